@@ -1,0 +1,307 @@
+//! Start-up configuration: every environment variable the binaries read, parsed and checked
+//! once. An invalid value stops the process with a message naming the variable; nothing is
+//! re-read while serving.
+
+use crate::secret::{Secret, SecretError, Strength};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Default listening port, as in the original service's container.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default token lifetime: 14 days, as in the original service.
+pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 14 * 24 * 60 * 60;
+/// Default clock-skew allowance for `exp` and `nbf`.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+/// Largest allowed leeway: more would make `exp`/`nbf` meaningless for short-lived tokens.
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+/// Default request body cap.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// Default bound on draining in-flight requests after SIGTERM; shorter than Kubernetes'
+/// default 30 s `terminationGracePeriodSeconds`.
+pub const DEFAULT_DRAIN_SECONDS: u64 = 10;
+/// Default time a client has to send a request's headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
+
+/// Where the HMAC secret comes from.
+#[derive(Debug)]
+pub enum SecretSource {
+    /// `JWT_SECRET` was set; the value already met the secret policy.
+    Env {
+        /// The secret.
+        secret: Secret,
+        /// Whether it is shorter than recommended (accepted only with `JWT_ALLOW_WEAK_SECRET`).
+        strength: Strength,
+    },
+}
+
+/// The whole configuration, read once at start-up.
+#[derive(Debug)]
+pub struct Config {
+    /// Address the server binds (`BIND_ADDRESS`:`PORT`).
+    pub bind: SocketAddr,
+    /// The secret, or where to fetch it.
+    pub secret: SecretSource,
+    /// Whether secrets shorter than 32 bytes are accepted (`JWT_ALLOW_WEAK_SECRET`).
+    pub allow_weak_secret: bool,
+    /// Lifetime of issued tokens (`TOKEN_TTL_SECONDS`).
+    pub token_ttl: Duration,
+    /// Clock-skew leeway for `exp`/`nbf`, in seconds (`TOKEN_LEEWAY_SECONDS`).
+    pub leeway_seconds: u64,
+    /// Request body cap in bytes (`BODY_LIMIT_BYTES`).
+    pub body_limit: usize,
+    /// `tracing` filter directive (`LOG_LEVEL`), already validated.
+    pub log_level: String,
+    /// Bound on graceful drain after SIGTERM/SIGINT (`SHUTDOWN_DRAIN_SECONDS`).
+    pub drain_timeout: Duration,
+    /// Time allowed to receive a request's headers (`HEADER_READ_TIMEOUT_SECONDS`).
+    pub header_read_timeout: Duration,
+}
+
+/// A configuration value that could not be used. The message names the variable and never
+/// contains the secret.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    variable: &'static str,
+    problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment in production, a map in
+    /// tests). Unset and empty variables take their defaults, except `JWT_SECRET`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let port = parse_or(&get, "PORT", DEFAULT_PORT)?;
+        let address: IpAddr = parse_or(&get, "BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let allow_weak_secret = parse_bool(&get, "JWT_ALLOW_WEAK_SECRET")?;
+        let secret = match lookup("JWT_SECRET") {
+            Some(value) => {
+                let (secret, strength) = Secret::new(value, allow_weak_secret)
+                    .map_err(|err: SecretError| ConfigError::new("JWT_SECRET", err.to_string()))?;
+                SecretSource::Env { secret, strength }
+            }
+            None => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "not set; set it to a random string of at least 32 bytes \
+                     (e.g. `openssl rand -base64 48`)",
+                ));
+            }
+        };
+        let token_ttl_seconds: u64 =
+            parse_or(&get, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS)?;
+        if token_ttl_seconds == 0 {
+            return Err(ConfigError::new("TOKEN_TTL_SECONDS", "must be at least 1"));
+        }
+        let leeway_seconds = parse_or(&get, "TOKEN_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?;
+        if leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(ConfigError::new(
+                "TOKEN_LEEWAY_SECONDS",
+                format!("must be at most {MAX_LEEWAY_SECONDS}"),
+            ));
+        }
+        let body_limit = parse_or(&get, "BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?;
+        if body_limit == 0 {
+            return Err(ConfigError::new("BODY_LIMIT_BYTES", "must be at least 1"));
+        }
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
+        crate::telemetry::parse_filter(&log_level)
+            .map_err(|err| ConfigError::new("LOG_LEVEL", err))?;
+        let drain_seconds = parse_or(&get, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS)?;
+        let header_seconds = parse_or(
+            &get,
+            "HEADER_READ_TIMEOUT_SECONDS",
+            DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+        )?;
+        if header_seconds == 0 {
+            return Err(ConfigError::new(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                "must be at least 1",
+            ));
+        }
+
+        Ok(Config {
+            bind: SocketAddr::new(address, port),
+            secret,
+            allow_weak_secret,
+            token_ttl: Duration::from_secs(token_ttl_seconds),
+            leeway_seconds,
+            body_limit,
+            log_level,
+            drain_timeout: Duration::from_secs(drain_seconds),
+            header_read_timeout: Duration::from_secs(header_seconds),
+        })
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match get(variable) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|err| ConfigError::new(variable, format!("invalid value {raw:?}: {err}"))),
+    }
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(variable)
+        .map(|raw| raw.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            variable,
+            format!("invalid value {other:?}: expected true or false"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    /// With only a secret, every setting takes its documented default.
+    #[test]
+    fn defaults() {
+        let config = config(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(config.bind, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.token_ttl, Duration::from_secs(1_209_600));
+        assert_eq!(config.leeway_seconds, 30);
+        assert_eq!(config.body_limit, 65_536);
+        assert_eq!(config.log_level, "info");
+        assert_eq!(config.drain_timeout, Duration::from_secs(10));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert!(!config.allow_weak_secret);
+        let SecretSource::Env { secret, strength } = &config.secret;
+        assert_eq!(secret.expose(), SECRET.as_bytes());
+        assert_eq!(*strength, Strength::Strong);
+    }
+
+    /// Every variable is honoured when set.
+    #[test]
+    fn overrides() {
+        let config = config(&[
+            ("JWT_SECRET", "short"),
+            ("JWT_ALLOW_WEAK_SECRET", "true"),
+            ("PORT", "9000"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("TOKEN_TTL_SECONDS", "60"),
+            ("TOKEN_LEEWAY_SECONDS", "0"),
+            ("BODY_LIMIT_BYTES", "1024"),
+            ("LOG_LEVEL", "debug"),
+            ("SHUTDOWN_DRAIN_SECONDS", "3"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(config.bind, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.token_ttl, Duration::from_secs(60));
+        assert_eq!(config.leeway_seconds, 0);
+        assert_eq!(config.body_limit, 1024);
+        assert_eq!(config.log_level, "debug");
+        assert_eq!(config.drain_timeout, Duration::from_secs(3));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        let SecretSource::Env { strength, .. } = &config.secret;
+        assert_eq!(*strength, Strength::Weak);
+    }
+
+    /// Each invalid value is refused with a message naming its variable, and the secret never
+    /// appears in a message.
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "JWT_SECRET"),
+            (&[("JWT_SECRET", "")], "JWT_SECRET"),
+            (&[("JWT_SECRET", "tooshort")], "JWT_SECRET"),
+            (&[("JWT_SECRET", SECRET), ("PORT", "http")], "PORT"),
+            (&[("JWT_SECRET", SECRET), ("PORT", "70000")], "PORT"),
+            (
+                &[("JWT_SECRET", SECRET), ("BIND_ADDRESS", "localhost:1")],
+                "BIND_ADDRESS",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("JWT_ALLOW_WEAK_SECRET", "maybe")],
+                "JWT_ALLOW_WEAK_SECRET",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "0")],
+                "TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "-5")],
+                "TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("TOKEN_LEEWAY_SECONDS", "301")],
+                "TOKEN_LEEWAY_SECONDS",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("BODY_LIMIT_BYTES", "0")],
+                "BODY_LIMIT_BYTES",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("LOG_LEVEL", "loud=[")],
+                "LOG_LEVEL",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("SHUTDOWN_DRAIN_SECONDS", "x")],
+                "SHUTDOWN_DRAIN_SECONDS",
+            ),
+            (
+                &[("JWT_SECRET", SECRET), ("HEADER_READ_TIMEOUT_SECONDS", "0")],
+                "HEADER_READ_TIMEOUT_SECONDS",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let err = config(vars).unwrap_err();
+            assert_eq!(err.variable, *variable, "{vars:?}");
+            assert!(err.to_string().starts_with(variable));
+            assert!(!err.to_string().contains("tooshort"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The one request-dispatch function. Both adapters (hyper server, Lambda) hand it an
+//! `http::Request<Bytes>` and put the `http::Response<Bytes>` it returns on the wire.
+//!
+//! It never fails and never panics on client input: every outcome, including every client
+//! error, is a response. It also writes the one access-log line per request.
+
+use crate::error::{ApiError, json_response};
+use crate::state::AppState;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use serde_json::Value;
+use std::time::Instant;
+
+/// Header carrying the request id: taken from the client when well-formed, generated
+/// otherwise, and always echoed in the response so logs and clients can be correlated.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const HEALTHY: &[u8] = br#""Healthy""#;
+
+/// Answers one request: routes `GET|POST /`, `POST /auth` and `GET /contents`, turns every
+/// error into its response, adds `x-request-id`, and logs one access line (method, path,
+/// status, latency, request id — never headers or bodies).
+pub fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Bytes> {
+    let started = Instant::now();
+    let request_id = request_id(request.headers());
+    let mut response = route(state, &request).unwrap_or_else(ApiError::into_response);
+    log_access(
+        request.method(),
+        request.uri().path(),
+        response.status(),
+        started,
+        &request_id,
+    );
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
+}
+
+/// Answers a request the adapter could not read in full (its body exceeded the limit, or
+/// the client went away mid-body), with the same access log line as [`dispatch`].
+pub fn reject(request: &http::request::Parts, error: ApiError) -> Response<Bytes> {
+    let started = Instant::now();
+    let request_id = request_id(&request.headers);
+    let mut response = error.into_response();
+    log_access(
+        &request.method,
+        request.uri.path(),
+        response.status(),
+        started,
+        &request_id,
+    );
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
+}
+
+fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    if request.body().len() > state.body_limit {
+        return Err(ApiError::PayloadTooLarge {
+            limit: state.body_limit,
+        });
+    }
+    let method = request.method();
+    match request.uri().path() {
+        "/" => match *method {
+            Method::GET | Method::POST => {
+                Ok(json_response(StatusCode::OK, Bytes::from_static(HEALTHY)))
+            }
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+        },
+        "/auth" => match *method {
+            Method::POST => auth(state, request),
+            _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+        },
+        "/contents" => match *method {
+            Method::GET => contents(state, request.headers()),
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        },
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `POST /auth`: `{"email", "password"}` in, `{"token"}` out. The password is required (as in
+/// the original) but used for nothing: it is neither put in the token nor logged.
+fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+    if !is_json_or_absent(request.headers()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = parse_json_object(request.body())?;
+    let email = required_string(&body, "email")?;
+    required_string(&body, "password")?;
+    let token = state.tokens.issue(email).map_err(|err| {
+        tracing::error!(error = %err, "could not sign a token");
+        ApiError::Internal
+    })?;
+    let body = serde_json::to_vec(&serde_json::json!({ "token": token }))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(no_store(json_response(StatusCode::OK, body.into())))
+}
+
+/// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
+fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
+    let token = bearer_token(headers)?;
+    let claims = state
+        .tokens
+        .verify(token)
+        .map_err(|_| ApiError::InvalidToken)?;
+    let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;
+    Ok(no_store(json_response(StatusCode::OK, body.into())))
+}
+
+/// Extracts the token from the single `Authorization: Bearer <token>` header (scheme
+/// case-insensitive, RFC 6750 §2.1). No header or another scheme is `MissingToken`;
+/// anything malformed after `Bearer` — empty, several tokens, several headers — is
+/// `InvalidToken`.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(ApiError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(ApiError::InvalidToken);
+    }
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingToken);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() || token.contains(|c: char| c.is_ascii_whitespace() || c == ',') {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(token)
+}
+
+/// A missing `Content-Type` is read as JSON (curl's `-d` users forget it); a present one must
+/// be `application/json` or a `+json` type, with any parameters.
+fn is_json_or_absent(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn parse_json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(
+            "request body is empty; expected a JSON object with \"email\" and \"password\"".into(),
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("request body is not valid UTF-8".into()))?;
+    // serde_json's syntax errors name a position, never the input, so they are safe to return.
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::BadRequest(
+            "request body must be a JSON object with \"email\" and \"password\"".into(),
+        )),
+        Err(err) => Err(ApiError::BadRequest(
+            format!("request body is not valid JSON: {err}").into(),
+        )),
+    }
+}
+
+fn required_string<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Err(ApiError::BadRequest(
+            format!("\"{field}\" is required").into(),
+        )),
+        Some(Value::String(value)) if value.trim().is_empty() => Err(ApiError::BadRequest(
+            format!("\"{field}\" must not be empty").into(),
+        )),
+        Some(Value::String(value)) => Ok(value),
+        Some(_) => Err(ApiError::BadRequest(
+            format!("\"{field}\" must be a string").into(),
+        )),
+    }
+}
+
+fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The client's `x-request-id` if it is 1–128 characters of `[A-Za-z0-9._:-]`, else a new
+/// UUID v4.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(&REQUEST_ID)
+        .filter(|value| {
+            let bytes = value.as_bytes();
+            (1..=128).contains(&bytes.len())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            let id = uuid::Uuid::new_v4();
+            HeaderValue::from_str(
+                id.as_simple()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            )
+            .expect("a UUID is a valid header value")
+        })
+}
+
+fn log_access(method: &Method, path: &str, status: StatusCode, started: Instant, id: &HeaderValue) {
+    // Paths are client-chosen: cap what reaches the log.
+    let path = &path[..path.floor_char_boundary(256)];
+    tracing::info!(
+        method = %method,
+        path,
+        status = status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        request_id = id.to_str().unwrap_or(""),
+        "request"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    /// The Bearer parser accepts exactly one token after a case-insensitive scheme and sorts
+    /// every malformed header into missing (no challenge error) or invalid.
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["BEARER   abc  "])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&[])), Err(ApiError::MissingToken));
+        assert_eq!(
+            bearer_token(&headers(&["Basic dXNlcjpwYXNz"])),
+            Err(ApiError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearertoken"])),
+            Err(ApiError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer"])),
+            Err(ApiError::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer "])),
+            Err(ApiError::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a b"])),
+            Err(ApiError::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a,b"])),
+            Err(ApiError::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a\tb"])),
+            Err(ApiError::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"])),
+            Err(ApiError::InvalidToken)
+        );
+        let mut non_ascii = HeaderMap::new();
+        non_ascii.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
+        assert_eq!(bearer_token(&non_ascii), Err(ApiError::InvalidToken));
+    }
+
+    /// JSON media types with parameters and `+json` suffixes are accepted; others are not.
+    #[test]
+    fn content_types() {
+        let with = |value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            is_json_or_absent(&map)
+        };
+        assert!(is_json_or_absent(&HeaderMap::new()));
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/x-www-form-urlencoded"));
+        assert!(!with("application/jsonx"));
+    }
+
+    /// Well-formed client request ids are echoed; hostile ones are replaced.
+    #[test]
+    fn request_ids() {
+        let mut map = HeaderMap::new();
+        map.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&map), "abc-123");
+        map.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&map).len(), 32);
+        assert_eq!(request_id(&HeaderMap::new()).len(), 32);
+    }
+}

@@ -1,0 +1,154 @@
+//! The one error type of the API and its mapping to HTTP responses.
+//!
+//! Client errors are ordinary responses (4xx with a JSON `{"message": ...}` body): the
+//! dispatch function never fails. [`ApiError::status`] is the single exhaustive mapping from
+//! error to status. 5xx bodies are generic; their detail goes to the log at the call site.
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+use std::borrow::Cow;
+
+/// Everything that can go wrong while answering a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// The request body is unusable; the message says why (never echoing a password).
+    BadRequest(Cow<'static, str>),
+    /// No credentials, or credentials for another scheme than Bearer (RFC 6750 §3.1: no
+    /// error code in the challenge).
+    MissingToken,
+    /// A Bearer token was given but did not verify, for whatever reason. Deliberately one
+    /// variant: the response must not tell an attacker which check failed.
+    InvalidToken,
+    /// No route has this path.
+    NotFound,
+    /// The path exists but not for this method; `allow` lists the methods it accepts.
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is larger than the configured limit.
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body was declared as something other than JSON.
+    UnsupportedMediaType,
+    /// A fault of ours (for example, signing failed). The body says nothing more.
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status for this error: the only place where that mapping is made.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The human-readable message put in the JSON body.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self {
+            ApiError::BadRequest(reason) => reason.clone(),
+            ApiError::MissingToken => "missing bearer token in the Authorization header".into(),
+            ApiError::InvalidToken => "invalid or expired token".into(),
+            ApiError::NotFound => "not found".into(),
+            ApiError::MethodNotAllowed { .. } => "method not allowed".into(),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("request body is larger than {limit} bytes").into()
+            }
+            ApiError::UnsupportedMediaType => {
+                "request body must be JSON (Content-Type: application/json)".into()
+            }
+            ApiError::Internal => "internal server error".into(),
+        }
+    }
+
+    /// The complete response: status, JSON body and the headers the status calls for
+    /// (`WWW-Authenticate` for 401, `Allow` for 405).
+    pub fn into_response(self) -> Response<Bytes> {
+        let body = serde_json::json!({ "message": self.message() });
+        let mut response = json_response(self.status(), body.to_string().into());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::MissingToken => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::InvalidToken => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::BadRequest(_)
+            | ApiError::NotFound
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType
+            | ApiError::Internal => {}
+        }
+        response
+    }
+}
+
+/// A response with a JSON body and `Content-Type: application/json`.
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error variant maps to its documented status, carries a JSON `message` and the
+    /// headers its status requires.
+    #[test]
+    fn every_variant_maps_to_its_status() {
+        let table = [
+            (ApiError::BadRequest("x".into()), 400, None),
+            (
+                ApiError::MissingToken,
+                401,
+                Some((WWW_AUTHENTICATE, "Bearer")),
+            ),
+            (
+                ApiError::InvalidToken,
+                401,
+                Some((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")),
+            ),
+            (ApiError::NotFound, 404, None),
+            (
+                ApiError::MethodNotAllowed { allow: "GET, POST" },
+                405,
+                Some((ALLOW, "GET, POST")),
+            ),
+            (ApiError::PayloadTooLarge { limit: 10 }, 413, None),
+            (ApiError::UnsupportedMediaType, 415, None),
+            (ApiError::Internal, 500, None),
+        ];
+        for (error, status, header) in table {
+            let message = error.message();
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(body, serde_json::json!({ "message": message }));
+            if let Some((name, value)) = header {
+                assert_eq!(response.headers()[name], value);
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! A plain HTTP/1.1 client on hyper's connection API: one fresh TCP connection per request,
+//! so headers (even duplicated or non-UTF-8 ones) and bodies go on the wire exactly as built.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+/// Sends `request` to `address` and returns the whole response. A `Host` header is added
+/// when missing.
+pub async fn send(address: SocketAddr, mut request: Request<Bytes>) -> Response<Bytes> {
+    if !request.headers().contains_key(http::header::HOST) {
+        let host = http::HeaderValue::from_str(&address.to_string()).unwrap();
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    let stream = TcpStream::connect(address)
+        .await
+        .expect("connect to the server");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request.map(Full::new))
+        .await
+        .expect("send request");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("read response body").to_bytes();
+    Response::from_parts(parts, body)
+}
+
+/// Shorthand for a request with a body and no headers.
+pub fn request(method: &str, path: &str, body: impl Into<Bytes>) -> Request<Bytes> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .body(body.into())
+        .unwrap()
+}
+
+/// Parses a response body as JSON, failing the test with the raw body if it is not.
+pub fn json(response: &Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(response.body()).unwrap_or_else(|err| {
+        panic!(
+            "response body is not JSON ({err}): {:?}",
+            String::from_utf8_lossy(response.body())
+        )
+    })
+}

@@ -1,0 +1,48 @@
+//! Python tools the tests drive (PyJWT, moto, cargo-lambda, ...), installed on first use into
+//! cached virtualenvs under the cargo target directory, so `cargo test` alone works on a fresh
+//! machine. A missing tool is installed, never skipped; an install failure fails the test.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Returns the `bin/` directory of the virtualenv `name`, creating it and installing the
+/// pinned `requirements` first if the cached one does not match them. Safe to call from
+/// several test processes at once (an exclusive file lock serialises installs).
+pub fn venv(name: &str, requirements: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("venvs");
+    std::fs::create_dir_all(&root).unwrap();
+    let dir = root.join(name);
+    let lock = File::create(root.join(format!("{name}.lock"))).unwrap();
+    lock.lock().expect("lock the venv directory");
+    let stamp = dir.join("installed.txt");
+    let wanted = requirements.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let _ = std::fs::remove_dir_all(&dir);
+        run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+        run(Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements));
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    dir.join("bin")
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The PyJWT virtualenv's Python interpreter.
+pub fn pyjwt_python() -> PathBuf {
+    venv("pyjwt", &["PyJWT==2.10.1"]).join("python")
+}
