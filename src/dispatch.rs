@@ -21,10 +21,16 @@ const HEALTHY: &[u8] = br#""Healthy""#;
 /// Answers one request: routes `GET|POST /`, `POST /auth` and `GET /contents`, turns every
 /// error into its response, adds `x-request-id`, and logs one access line (method, path,
 /// status, latency, request id — never headers or bodies).
-pub fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Bytes> {
+///
+/// It is `async` only because verifying a token signed with a secret newer than this process
+/// has seen waits for a (single-flight, rate-limited) re-read of the secret; every other path
+/// completes without awaiting.
+pub async fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = request_id(request.headers());
-    let mut response = route(state, &request).unwrap_or_else(ApiError::into_response);
+    let mut response = route(state, &request)
+        .await
+        .unwrap_or_else(ApiError::into_response);
     log_access(
         request.method(),
         request.uri().path(),
@@ -53,7 +59,7 @@ pub fn reject(request: &http::request::Parts, error: ApiError) -> Response<Bytes
     response
 }
 
-fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+async fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
     if request.body().len() > state.body_limit {
         return Err(ApiError::PayloadTooLarge {
             limit: state.body_limit,
@@ -72,7 +78,7 @@ fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, 
             _ => Err(ApiError::MethodNotAllowed { allow: "POST" }),
         },
         "/contents" => match *method {
-            Method::GET => contents(state, request.headers()),
+            Method::GET => contents(state, request.headers()).await,
             _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         },
         _ => Err(ApiError::NotFound),
@@ -98,7 +104,7 @@ fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, A
 }
 
 /// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
-fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
+async fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
     let token = bearer_token(headers)?;
     let claims = state
         .tokens

@@ -106,7 +106,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, state.body_limit).collect().await {
-        Ok(collected) => dispatch(&state, Request::from_parts(parts, collected.to_bytes())),
+        Ok(collected) => dispatch(&state, Request::from_parts(parts, collected.to_bytes())).await,
         Err(err) if err.is::<http_body_util::LengthLimitError>() => reject(
             &parts,
             ApiError::PayloadTooLarge {
