@@ -23,6 +23,16 @@ pub const DEFAULT_DRAIN_SECONDS: u64 = 10;
 /// Default time a client has to send a request's headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
 
+/// Default SSM parameter holding the secret: the original deployment's name.
+pub const DEFAULT_SECRET_PARAMETER: &str = "JWT_SECRET";
+/// Default period between SSM re-reads.
+pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
+/// Default time a rotated-out secret keeps verifying tokens. One hour: twelve times the
+/// default refresh period, so tokens minted by pods that have not refreshed yet keep working
+/// across the fleet, while a leaked old secret stops being useful soon after rotation.
+/// Set it to `TOKEN_TTL_SECONDS` for rotations no user notices, or 0 to revoke at once.
+pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
+
 /// Where the HMAC secret comes from.
 #[derive(Debug)]
 pub enum SecretSource {
@@ -32,6 +42,15 @@ pub enum SecretSource {
         secret: Secret,
         /// Whether it is shorter than recommended (accepted only with `JWT_ALLOW_WEAK_SECRET`).
         strength: Strength,
+    },
+    /// `JWT_SECRET` was absent: read the SSM parameter at start-up and then periodically.
+    Ssm {
+        /// Parameter name or full ARN (`JWT_SECRET_PARAMETER`).
+        parameter: String,
+        /// Re-read period; `None` never re-reads (`JWT_SECRET_REFRESH_SECONDS=0`).
+        refresh: Option<Duration>,
+        /// How long a rotated-out secret keeps verifying (`JWT_SECRET_GRACE_SECONDS`).
+        grace: Duration,
     },
 }
 
@@ -76,10 +95,7 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn new(variable: &'static str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            variable,
-            problem: problem.into(),
-        }
+        ConfigError { variable, problem: problem.into() }
     }
 }
 
@@ -104,11 +120,18 @@ impl Config {
                 SecretSource::Env { secret, strength }
             }
             None => {
-                return Err(ConfigError::new(
-                    "JWT_SECRET",
-                    "not set; set it to a random string of at least 32 bytes \
-                     (e.g. `openssl rand -base64 48`)",
-                ));
+                let parameter = get("JWT_SECRET_PARAMETER")
+                    .unwrap_or_else(|| DEFAULT_SECRET_PARAMETER.to_owned())
+                    .trim()
+                    .to_owned();
+                let refresh =
+                    parse_or(&get, "JWT_SECRET_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS)?;
+                let grace = parse_or(&get, "JWT_SECRET_GRACE_SECONDS", DEFAULT_GRACE_SECONDS)?;
+                SecretSource::Ssm {
+                    parameter,
+                    refresh: (refresh > 0).then(|| Duration::from_secs(refresh)),
+                    grace: Duration::from_secs(grace),
+                }
             }
         };
         let token_ttl_seconds: u64 =
@@ -131,16 +154,10 @@ impl Config {
         crate::telemetry::parse_filter(&log_level)
             .map_err(|err| ConfigError::new("LOG_LEVEL", err))?;
         let drain_seconds = parse_or(&get, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS)?;
-        let header_seconds = parse_or(
-            &get,
-            "HEADER_READ_TIMEOUT_SECONDS",
-            DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
-        )?;
+        let header_seconds =
+            parse_or(&get, "HEADER_READ_TIMEOUT_SECONDS", DEFAULT_HEADER_READ_TIMEOUT_SECONDS)?;
         if header_seconds == 0 {
-            return Err(ConfigError::new(
-                "HEADER_READ_TIMEOUT_SECONDS",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("HEADER_READ_TIMEOUT_SECONDS", "must be at least 1"));
         }
 
         Ok(Config {
@@ -178,10 +195,7 @@ fn parse_bool(
     get: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
 ) -> Result<bool, ConfigError> {
-    match get(variable)
-        .map(|raw| raw.trim().to_ascii_lowercase())
-        .as_deref()
-    {
+    match get(variable).map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
         None | Some("false" | "0" | "no") => Ok(false),
         Some("true" | "1" | "yes") => Ok(true),
         Some(other) => Err(ConfigError::new(
@@ -199,10 +213,8 @@ mod tests {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -218,7 +230,7 @@ mod tests {
         assert_eq!(config.drain_timeout, Duration::from_secs(10));
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert!(!config.allow_weak_secret);
-        let SecretSource::Env { secret, strength } = &config.secret;
+        let SecretSource::Env { secret, strength } = &config.secret else { panic!("env secret") };
         assert_eq!(secret.expose(), SECRET.as_bytes());
         assert_eq!(*strength, Strength::Strong);
     }
@@ -246,8 +258,33 @@ mod tests {
         assert_eq!(config.log_level, "debug");
         assert_eq!(config.drain_timeout, Duration::from_secs(3));
         assert_eq!(config.header_read_timeout, Duration::from_secs(2));
-        let SecretSource::Env { strength, .. } = &config.secret;
+        let SecretSource::Env { strength, .. } = &config.secret else { panic!("env secret") };
         assert_eq!(*strength, Strength::Weak);
+    }
+
+    /// Without JWT_SECRET the secret comes from SSM: the original's parameter name, a
+    /// 300 s refresh and a one-hour grace by default; 0 disables refreshing.
+    #[test]
+    fn ssm_source() {
+        let defaults = config(&[]).unwrap();
+        let SecretSource::Ssm { parameter, refresh, grace } = defaults.secret else {
+            panic!("ssm")
+        };
+        assert_eq!(parameter, "JWT_SECRET");
+        assert_eq!(refresh, Some(Duration::from_secs(300)));
+        assert_eq!(grace, Duration::from_secs(3600));
+
+        let arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/prod/jwt";
+        let custom = config(&[
+            ("JWT_SECRET_PARAMETER", arn),
+            ("JWT_SECRET_REFRESH_SECONDS", "0"),
+            ("JWT_SECRET_GRACE_SECONDS", "0"),
+        ])
+        .unwrap();
+        let SecretSource::Ssm { parameter, refresh, grace } = custom.secret else { panic!("ssm") };
+        assert_eq!(parameter, arn);
+        assert_eq!(refresh, None);
+        assert_eq!(grace, Duration::ZERO);
     }
 
     /// Each invalid value is refused with a message naming its variable, and the secret never
@@ -255,43 +292,23 @@ mod tests {
     #[test]
     fn invalid_values_name_the_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "JWT_SECRET"),
             (&[("JWT_SECRET", "")], "JWT_SECRET"),
+            (&[("JWT_SECRET_REFRESH_SECONDS", "soon")], "JWT_SECRET_REFRESH_SECONDS"),
+            (&[("JWT_SECRET_GRACE_SECONDS", "-1")], "JWT_SECRET_GRACE_SECONDS"),
             (&[("JWT_SECRET", "tooshort")], "JWT_SECRET"),
             (&[("JWT_SECRET", SECRET), ("PORT", "http")], "PORT"),
             (&[("JWT_SECRET", SECRET), ("PORT", "70000")], "PORT"),
-            (
-                &[("JWT_SECRET", SECRET), ("BIND_ADDRESS", "localhost:1")],
-                "BIND_ADDRESS",
-            ),
+            (&[("JWT_SECRET", SECRET), ("BIND_ADDRESS", "localhost:1")], "BIND_ADDRESS"),
             (
                 &[("JWT_SECRET", SECRET), ("JWT_ALLOW_WEAK_SECRET", "maybe")],
                 "JWT_ALLOW_WEAK_SECRET",
             ),
-            (
-                &[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "0")],
-                "TOKEN_TTL_SECONDS",
-            ),
-            (
-                &[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "-5")],
-                "TOKEN_TTL_SECONDS",
-            ),
-            (
-                &[("JWT_SECRET", SECRET), ("TOKEN_LEEWAY_SECONDS", "301")],
-                "TOKEN_LEEWAY_SECONDS",
-            ),
-            (
-                &[("JWT_SECRET", SECRET), ("BODY_LIMIT_BYTES", "0")],
-                "BODY_LIMIT_BYTES",
-            ),
-            (
-                &[("JWT_SECRET", SECRET), ("LOG_LEVEL", "loud=[")],
-                "LOG_LEVEL",
-            ),
-            (
-                &[("JWT_SECRET", SECRET), ("SHUTDOWN_DRAIN_SECONDS", "x")],
-                "SHUTDOWN_DRAIN_SECONDS",
-            ),
+            (&[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "0")], "TOKEN_TTL_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "-5")], "TOKEN_TTL_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("TOKEN_LEEWAY_SECONDS", "301")], "TOKEN_LEEWAY_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("BODY_LIMIT_BYTES", "0")], "BODY_LIMIT_BYTES"),
+            (&[("JWT_SECRET", SECRET), ("LOG_LEVEL", "loud=[")], "LOG_LEVEL"),
+            (&[("JWT_SECRET", SECRET), ("SHUTDOWN_DRAIN_SECONDS", "x")], "SHUTDOWN_DRAIN_SECONDS"),
             (
                 &[("JWT_SECRET", SECRET), ("HEADER_READ_TIMEOUT_SECONDS", "0")],
                 "HEADER_READ_TIMEOUT_SECONDS",

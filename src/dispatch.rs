@@ -28,16 +28,8 @@ const HEALTHY: &[u8] = br#""Healthy""#;
 pub async fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = request_id(request.headers());
-    let mut response = route(state, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response);
-    log_access(
-        request.method(),
-        request.uri().path(),
-        response.status(),
-        started,
-        &request_id,
-    );
+    let mut response = route(state, &request).await.unwrap_or_else(ApiError::into_response);
+    log_access(request.method(), request.uri().path(), response.status(), started, &request_id);
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
@@ -48,22 +40,14 @@ pub fn reject(request: &http::request::Parts, error: ApiError) -> Response<Bytes
     let started = Instant::now();
     let request_id = request_id(&request.headers);
     let mut response = error.into_response();
-    log_access(
-        &request.method,
-        request.uri.path(),
-        response.status(),
-        started,
-        &request_id,
-    );
+    log_access(&request.method, request.uri.path(), response.status(), started, &request_id);
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
 
 async fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
     if request.body().len() > state.body_limit {
-        return Err(ApiError::PayloadTooLarge {
-            limit: state.body_limit,
-        });
+        return Err(ApiError::PayloadTooLarge { limit: state.body_limit });
     }
     let method = request.method();
     match request.uri().path() {
@@ -94,7 +78,7 @@ fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, A
     let body = parse_json_object(request.body())?;
     let email = required_string(&body, "email")?;
     required_string(&body, "password")?;
-    let token = state.tokens.issue(email).map_err(|err| {
+    let token = state.keys.issue(email).map_err(|err| {
         tracing::error!(error = %err, "could not sign a token");
         ApiError::Internal
     })?;
@@ -106,10 +90,7 @@ fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, A
 /// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
 async fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
     let token = bearer_token(headers)?;
-    let claims = state
-        .tokens
-        .verify(token)
-        .map_err(|_| ApiError::InvalidToken)?;
+    let claims = state.keys.verify(token).await.map_err(|_| ApiError::InvalidToken)?;
     let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
 }
@@ -145,12 +126,7 @@ fn is_json_or_absent(headers: &HeaderMap) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -169,9 +145,9 @@ fn parse_json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiE
         Ok(_) => Err(ApiError::BadRequest(
             "request body must be a JSON object with \"email\" and \"password\"".into(),
         )),
-        Err(err) => Err(ApiError::BadRequest(
-            format!("request body is not valid JSON: {err}").into(),
-        )),
+        Err(err) => {
+            Err(ApiError::BadRequest(format!("request body is not valid JSON: {err}").into()))
+        }
     }
 }
 
@@ -180,23 +156,19 @@ fn required_string<'a>(
     field: &'static str,
 ) -> Result<&'a str, ApiError> {
     match object.get(field) {
-        None | Some(Value::Null) => Err(ApiError::BadRequest(
-            format!("\"{field}\" is required").into(),
-        )),
-        Some(Value::String(value)) if value.trim().is_empty() => Err(ApiError::BadRequest(
-            format!("\"{field}\" must not be empty").into(),
-        )),
+        None | Some(Value::Null) => {
+            Err(ApiError::BadRequest(format!("\"{field}\" is required").into()))
+        }
+        Some(Value::String(value)) if value.trim().is_empty() => {
+            Err(ApiError::BadRequest(format!("\"{field}\" must not be empty").into()))
+        }
         Some(Value::String(value)) => Ok(value),
-        Some(_) => Err(ApiError::BadRequest(
-            format!("\"{field}\" must be a string").into(),
-        )),
+        Some(_) => Err(ApiError::BadRequest(format!("\"{field}\" must be a string").into())),
     }
 }
 
 fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -208,18 +180,13 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .filter(|value| {
             let bytes = value.as_bytes();
             (1..=128).contains(&bytes.len())
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
         })
         .cloned()
         .unwrap_or_else(|| {
             let id = uuid::Uuid::new_v4();
-            HeaderValue::from_str(
-                id.as_simple()
-                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
-            )
-            .expect("a UUID is a valid header value")
+            HeaderValue::from_str(id.as_simple().encode_lower(&mut uuid::Uuid::encode_buffer()))
+                .expect("a UUID is a valid header value")
         })
 }
 
@@ -256,43 +223,16 @@ mod tests {
         assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
         assert_eq!(bearer_token(&headers(&["BEARER   abc  "])), Ok("abc"));
         assert_eq!(bearer_token(&headers(&[])), Err(ApiError::MissingToken));
-        assert_eq!(
-            bearer_token(&headers(&["Basic dXNlcjpwYXNz"])),
-            Err(ApiError::MissingToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearertoken"])),
-            Err(ApiError::MissingToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer"])),
-            Err(ApiError::InvalidToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer "])),
-            Err(ApiError::InvalidToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer a b"])),
-            Err(ApiError::InvalidToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer a,b"])),
-            Err(ApiError::InvalidToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer a\tb"])),
-            Err(ApiError::InvalidToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&["Bearer a", "Bearer b"])),
-            Err(ApiError::InvalidToken)
-        );
+        assert_eq!(bearer_token(&headers(&["Basic dXNlcjpwYXNz"])), Err(ApiError::MissingToken));
+        assert_eq!(bearer_token(&headers(&["Bearertoken"])), Err(ApiError::MissingToken));
+        assert_eq!(bearer_token(&headers(&["Bearer"])), Err(ApiError::InvalidToken));
+        assert_eq!(bearer_token(&headers(&["Bearer "])), Err(ApiError::InvalidToken));
+        assert_eq!(bearer_token(&headers(&["Bearer a b"])), Err(ApiError::InvalidToken));
+        assert_eq!(bearer_token(&headers(&["Bearer a,b"])), Err(ApiError::InvalidToken));
+        assert_eq!(bearer_token(&headers(&["Bearer a\tb"])), Err(ApiError::InvalidToken));
+        assert_eq!(bearer_token(&headers(&["Bearer a", "Bearer b"])), Err(ApiError::InvalidToken));
         let mut non_ascii = HeaderMap::new();
-        non_ascii.insert(
-            AUTHORIZATION,
-            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
-        );
+        non_ascii.insert(AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xff").unwrap());
         assert_eq!(bearer_token(&non_ascii), Err(ApiError::InvalidToken));
     }
 

@@ -12,7 +12,9 @@
 //! |---|---|
 //! | [`config`] | every environment variable, parsed and checked once at start-up |
 //! | [`secret`] | the HMAC secret: its policy (length) and its lifetime in memory |
-//! | [`token`] | minting and verifying tokens (keys and `Validation` built once) |
+//! | [`ssm`] | reading the secret from SSM Parameter Store, with bounded timeouts |
+//! | [`keys`] | which key signs and which verify; rotation, grace period, refresh |
+//! | [`token`] | JWT mechanics: keys from a secret, issuing and verification rules |
 //! | [`error`] | the one error enum and its mapping to HTTP responses |
 //! | [`mod@dispatch`] | routing, request parsing and the access log |
 //! | [`state`] | the per-process state shared by every request |
@@ -23,8 +25,10 @@
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod keys;
 pub mod secret;
 pub mod server;
+pub mod ssm;
 pub mod state;
 pub mod telemetry;
 pub mod token;

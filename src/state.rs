@@ -1,21 +1,26 @@
 //! Application state: everything a request needs, built once at start-up and shared (in an
-//! `Arc`) by every connection or Lambda invocation.
+//! `Arc`) by every connection or Lambda invocation. Both binaries build it the same way, with
+//! [`AppState::from_config`]: the secret comes from `JWT_SECRET` or, when that is absent, from
+//! SSM (read once per process start — per cold start on Lambda — then refreshed in the
+//! background while the process lives).
 
 use crate::config::{Config, SecretSource};
+use crate::keys::{KeyStore, spawn_periodic_refresh};
 use crate::secret::Strength;
-use crate::token::TokenService;
+use crate::ssm::SsmParameter;
+use crate::token::TokenRules;
 use std::sync::Arc;
 
-/// Immutable per-process state. Share it as `Arc<AppState>`: cloning the `Arc` is shallow.
+/// Per-process state. Share it as `Arc<AppState>`: cloning the `Arc` is shallow.
 #[derive(Debug)]
 pub struct AppState {
-    /// Mints and verifies tokens with keys built once.
-    pub tokens: TokenService,
+    /// Mints and verifies tokens with the keys in force.
+    pub keys: Arc<KeyStore>,
     /// Request body cap, in bytes.
     pub body_limit: usize,
 }
 
-/// Why the state could not be built at start-up.
+/// Why the state could not be built at start-up. The message never contains the secret.
 #[derive(Debug)]
 pub struct StartupError(String);
 
@@ -28,19 +33,52 @@ impl std::fmt::Display for StartupError {
 impl std::error::Error for StartupError {}
 
 impl AppState {
-    /// Builds the state from the configuration: obtains the secret and builds the keys.
+    /// Builds the state from the configuration: obtains the secret (from the environment, or
+    /// from SSM with bounded timeouts), builds the keys, and starts the periodic refresh when
+    /// the secret comes from SSM. Needs a Tokio runtime.
     pub async fn from_config(config: &Config) -> Result<Arc<Self>, StartupError> {
-        let SecretSource::Env { secret, strength } = &config.secret;
-        if *strength == Strength::Weak {
-            tracing::warn!(
-                "JWT_SECRET is shorter than 32 bytes; accepted only because \
-                 JWT_ALLOW_WEAK_SECRET=true. Replace it with `openssl rand -base64 48`"
-            );
-        }
-        let tokens = TokenService::new(secret, config.token_ttl, config.leeway_seconds);
-        Ok(Arc::new(AppState {
-            tokens,
-            body_limit: config.body_limit,
-        }))
+        let rules = TokenRules::new(config.token_ttl, config.leeway_seconds);
+        let keys = match &config.secret {
+            SecretSource::Env { secret, strength } => {
+                warn_if_weak(*strength);
+                Arc::new(KeyStore::fixed(secret, rules))
+            }
+            SecretSource::Ssm { parameter, refresh, grace } => {
+                let started = std::time::Instant::now();
+                let fail = |err: crate::ssm::FetchError| StartupError(err.to_string());
+                let ssm = SsmParameter::connect(parameter.clone()).await.map_err(fail)?;
+                let first = ssm.fetch(config.allow_weak_secret).await.map_err(fail)?;
+                warn_if_weak(first.strength);
+                tracing::info!(
+                    parameter = ssm.name(),
+                    version = first.version,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    refresh_seconds = refresh.map_or(0, |period| period.as_secs()),
+                    grace_seconds = grace.as_secs(),
+                    "JWT secret loaded from SSM"
+                );
+                let store = Arc::new(KeyStore::rotating(
+                    &first,
+                    ssm,
+                    *grace,
+                    config.allow_weak_secret,
+                    rules,
+                ));
+                if let Some(period) = refresh {
+                    spawn_periodic_refresh(Arc::clone(&store), *period);
+                }
+                store
+            }
+        };
+        Ok(Arc::new(AppState { keys, body_limit: config.body_limit }))
+    }
+}
+
+fn warn_if_weak(strength: Strength) {
+    if strength == Strength::Weak {
+        tracing::warn!(
+            "the JWT secret is shorter than 32 bytes; accepted only because \
+             JWT_ALLOW_WEAK_SECRET=true. Replace it with `openssl rand -base64 48`"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! Minting and verifying the service's tokens: HS256 JWTs with the claims `email`, `exp` and
 //! `nbf` (integer seconds).
 //!
-//! Keys and the `Validation` are built once, in [`TokenService::new`], and reused for every
-//! request. Verification is strict (see [`TokenService::verify`]) and every rejection is the
-//! same opaque [`Rejected`], so callers cannot leak which check failed.
+//! This module is the JWT mechanics only: [`KeyPair`] (keys derived from one secret, built once
+//! per secret) and [`TokenRules`] (lifetime and the `Validation`, built once). Which key signs
+//! and which keys may verify is decided by [`crate::keys`].
 
 use crate::secret::Secret;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -29,6 +29,16 @@ pub struct Claims {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected;
 
+/// Why one key did not accept a token: the signature did not match this key (another key
+/// may still verify it), or the token is bad whatever the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMismatch {
+    /// The HMAC did not match this key.
+    Signature,
+    /// Any other failure: shape, algorithm, `crit`, claims, times.
+    Rejected,
+}
+
 /// Signing could not produce a token (not expected with HMAC keys; reported as a 500).
 #[derive(Debug)]
 pub struct SigningFailed(jsonwebtoken::errors::Error);
@@ -41,27 +51,60 @@ impl std::fmt::Display for SigningFailed {
 
 impl std::error::Error for SigningFailed {}
 
-/// Mints and verifies tokens with one HMAC secret. Build once at start-up.
-pub struct TokenService {
+/// The signing and verifying keys derived from one secret, plus the header issued tokens
+/// carry (with `kid` set when the secret has a version). Built once per secret.
+pub struct KeyPair {
     header: Header,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair").field("kid", &self.header.kid).finish_non_exhaustive()
+    }
+}
+
+impl KeyPair {
+    /// Derives the keys from `secret`; issued tokens carry `kid` when it is given.
+    pub fn new(secret: &Secret, kid: Option<String>) -> Self {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid;
+        KeyPair {
+            header,
+            // from_secret only fails for an empty key, which the secret policy already refuses.
+            encoding_key: EncodingKey::from_secret(secret.expose())
+                .expect("the secret policy refuses empty secrets"),
+            decoding_key: DecodingKey::from_secret(secret.expose())
+                .expect("the secret policy refuses empty secrets"),
+        }
+    }
+
+    /// The `kid` this pair puts in the tokens it signs.
+    pub fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+}
+
+/// The token rules: lifetime of issued tokens and the verification policy. Built once.
+pub struct TokenRules {
     validation: Validation,
     ttl_seconds: u64,
 }
 
-impl std::fmt::Debug for TokenService {
+impl std::fmt::Debug for TokenRules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
+        f.debug_struct("TokenRules")
             .field("ttl_seconds", &self.ttl_seconds)
-            .finish_non_exhaustive()
+            .field("leeway", &self.validation.leeway)
+            .finish()
     }
 }
 
-impl TokenService {
-    /// Builds the keys and the validation rules: algorithm pinned to HS256, `exp` and `nbf`
-    /// both required and checked with `leeway_seconds` of clock skew.
-    pub fn new(secret: &Secret, ttl: Duration, leeway_seconds: u64) -> Self {
+impl TokenRules {
+    /// Algorithm pinned to HS256, `exp` and `nbf` both required and checked with
+    /// `leeway_seconds` of clock skew; issued tokens live `ttl`.
+    pub fn new(ttl: Duration, leeway_seconds: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_required_spec_claims(&["exp", "nbf"]);
@@ -69,47 +112,47 @@ impl TokenService {
         // jsonwebtoken's default is NOT to check nbf; the API promises it.
         validation.validate_nbf = true;
         validation.leeway = leeway_seconds;
-        TokenService {
-            header: Header::new(Algorithm::HS256),
-            // from_secret only fails for an empty key, which the secret policy already refuses.
-            encoding_key: EncodingKey::from_secret(secret.expose())
-                .expect("the secret policy refuses empty secrets"),
-            decoding_key: DecodingKey::from_secret(secret.expose())
-                .expect("the secret policy refuses empty secrets"),
-            validation,
-            ttl_seconds: ttl.as_secs(),
-        }
+        TokenRules { validation, ttl_seconds: ttl.as_secs() }
     }
 
-    /// Mints a token for `email`, valid from now for the configured lifetime.
-    pub fn issue(&self, email: &str) -> Result<String, SigningFailed> {
+    /// Mints a token for `email` with `keys`, valid from now for the configured lifetime.
+    pub fn issue(&self, keys: &KeyPair, email: &str) -> Result<String, SigningFailed> {
         let now = unix_now();
-        let claims = ClaimsRef {
-            email,
-            exp: now.saturating_add(self.ttl_seconds),
-            nbf: now,
-        };
-        jsonwebtoken::encode(&self.header, &claims, &self.encoding_key).map_err(SigningFailed)
+        let claims = ClaimsRef { email, exp: now.saturating_add(self.ttl_seconds), nbf: now };
+        jsonwebtoken::encode(&keys.header, &claims, &keys.encoding_key).map_err(SigningFailed)
     }
 
-    /// Verifies `token` and returns its claims. Rejected unless ALL of these hold: at most
-    /// [`MAX_TOKEN_BYTES`]; three base64url segments with no padding, whitespace or other
-    /// characters (canonical encoding is enforced by the decoder); header `alg` exactly HS256
-    /// and no `crit`; a valid HMAC-SHA256 signature (constant-time comparison in the `hmac`
-    /// crate); integer `exp` and `nbf` present and within the leeway; a non-empty string
-    /// `email`. Header key hints (`kid`, `jwk`, `jku`, `x5u`) are never used to pick a key.
-    pub fn verify(&self, token: &str) -> Result<Claims, Rejected> {
-        if token.len() > MAX_TOKEN_BYTES || !is_compact_jws_shape(token) {
-            return Err(Rejected);
+    /// Verifies `token` with `keys` and returns its claims. Accepted only if ALL of these
+    /// hold: at most [`MAX_TOKEN_BYTES`]; three base64url segments with no padding, whitespace
+    /// or other characters (canonical encoding is enforced by the decoder); header `alg`
+    /// exactly HS256 and no `crit`; a valid HMAC-SHA256 signature (constant-time comparison
+    /// in the `hmac` crate); integer `exp` and `nbf` present and within the leeway; a
+    /// non-empty string `email`. Header key hints (`kid`, `jwk`, `jku`, `x5u`) never supply
+    /// a key.
+    pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
+        if !is_well_formed(token) {
+            return Err(KeyMismatch::Rejected);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
-            .map_err(|_| Rejected)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &keys.decoding_key, &self.validation)
+            .map_err(|err| match err.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => KeyMismatch::Signature,
+                _ => KeyMismatch::Rejected,
+            })?;
         // jsonwebtoken accepts `crit: ["b64"]`; this service understands no critical header.
         if data.header.crit.is_some() || data.claims.email.trim().is_empty() {
-            return Err(Rejected);
+            return Err(KeyMismatch::Rejected);
         }
         Ok(data.claims)
     }
+}
+
+/// The `kid` a token's header claims, if the token is well-formed and has one. Only a hint
+/// for choosing among this service's own keys; never trusted on its own.
+pub fn claimed_kid(token: &str) -> Option<String> {
+    if !is_well_formed(token) {
+        return None;
+    }
+    jsonwebtoken::decode_header(token).ok()?.kid
 }
 
 #[derive(Serialize)]
@@ -119,15 +162,18 @@ struct ClaimsRef<'a> {
     nbf: u64,
 }
 
-/// Exactly three non-empty segments of the base64url alphabet, separated by single dots.
+/// At most [`MAX_TOKEN_BYTES`], and exactly three non-empty segments of the base64url
+/// alphabet separated by single dots.
+fn is_well_formed(token: &str) -> bool {
+    token.len() <= MAX_TOKEN_BYTES && is_compact_jws_shape(token)
+}
+
 fn is_compact_jws_shape(token: &str) -> bool {
     let mut segments = 0;
     for segment in token.split('.') {
         segments += 1;
         if segment.is_empty()
-            || !segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return false;
         }
@@ -137,10 +183,7 @@ fn is_compact_jws_shape(token: &str) -> bool {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -151,9 +194,26 @@ mod tests {
 
     const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
-    fn service() -> TokenService {
+    struct Service {
+        rules: TokenRules,
+        keys: KeyPair,
+    }
+
+    impl Service {
+        fn issue(&self, email: &str) -> Result<String, SigningFailed> {
+            self.rules.issue(&self.keys, email)
+        }
+        fn verify(&self, token: &str) -> Result<Claims, KeyMismatch> {
+            self.rules.verify(&self.keys, token)
+        }
+    }
+
+    fn service() -> Service {
         let (secret, _) = Secret::new(SECRET.to_owned(), false).unwrap();
-        TokenService::new(&secret, Duration::from_secs(3600), 5)
+        Service {
+            rules: TokenRules::new(Duration::from_secs(3600), 5),
+            keys: KeyPair::new(&secret, None),
+        }
     }
 
     fn sign(header: &Header, claims: &serde_json::Value, key: &[u8]) -> String {
@@ -207,45 +267,21 @@ mod tests {
             ("garbage", "not-a-token".into()),
             (
                 "wrong secret",
-                sign(
-                    &Header::new(Algorithm::HS256),
-                    &good,
-                    b"another-secret-of-enough-length-000",
-                ),
+                sign(&Header::new(Algorithm::HS256), &good, b"another-secret-of-enough-length-000"),
             ),
-            (
-                "HS384",
-                sign(&Header::new(Algorithm::HS384), &good, SECRET.as_bytes()),
-            ),
-            (
-                "HS512",
-                sign(&Header::new(Algorithm::HS512), &good, SECRET.as_bytes()),
-            ),
+            ("HS384", sign(&Header::new(Algorithm::HS384), &good, SECRET.as_bytes())),
+            ("HS512", sign(&Header::new(Algorithm::HS512), &good, SECRET.as_bytes())),
             (
                 "alg none",
-                format!(
-                    "{}.{}.",
-                    b64(r#"{"alg":"none","typ":"JWT"}"#),
-                    b64(&good.to_string())
-                ),
+                format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good.to_string())),
             ),
             (
                 "alg none with sig",
-                format!(
-                    "{}.{}.c2ln",
-                    b64(r#"{"alg":"none"}"#),
-                    b64(&good.to_string())
-                ),
+                format!("{}.{}.c2ln", b64(r#"{"alg":"none"}"#), b64(&good.to_string())),
             ),
             ("crit header", sign(&crit, &good, SECRET.as_bytes())),
-            (
-                "expired",
-                hs256(json!({"email": "a@b.c", "exp": now - 60, "nbf": now - 120})),
-            ),
-            (
-                "not yet valid",
-                hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": now + 60})),
-            ),
+            ("expired", hs256(json!({"email": "a@b.c", "exp": now - 60, "nbf": now - 120}))),
+            ("not yet valid", hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": now + 60}))),
             ("no exp", hs256(json!({"email": "a@b.c", "nbf": now}))),
             ("no nbf", hs256(json!({"email": "a@b.c", "exp": now + 600}))),
             (
@@ -260,19 +296,10 @@ mod tests {
                 "float exp",
                 hs256(json!({"email": "a@b.c", "exp": (now + 600) as f64 + 0.5, "nbf": now})),
             ),
-            (
-                "negative nbf",
-                hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": -1})),
-            ),
+            ("negative nbf", hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": -1}))),
             ("no email", hs256(json!({"exp": now + 600, "nbf": now}))),
-            (
-                "empty email",
-                hs256(json!({"email": "", "exp": now + 600, "nbf": now})),
-            ),
-            (
-                "numeric email",
-                hs256(json!({"email": 7, "exp": now + 600, "nbf": now})),
-            ),
+            ("empty email", hs256(json!({"email": "", "exp": now + 600, "nbf": now}))),
+            ("numeric email", hs256(json!({"email": 7, "exp": now + 600, "nbf": now}))),
             ("padded", format!("{valid}=")),
             ("two tokens", format!("{valid} {valid}")),
             ("four segments", format!("{valid}.{sig_start}")),
@@ -284,11 +311,14 @@ mod tests {
             ("truncated signature", valid[..valid.len() - 2].to_owned()),
         ];
         for (name, token) in cases {
-            assert_eq!(
-                service.verify(&token),
-                Err(Rejected),
-                "{name} must be rejected"
-            );
+            let result = service.verify(&token);
+            assert!(result.is_err(), "{name} must be rejected");
+            // Only a signature mismatch lets the caller try another key.
+            if name == "wrong secret" {
+                assert_eq!(result, Err(KeyMismatch::Signature));
+            } else if !name.contains("signature") && !name.contains("canonical") {
+                assert_eq!(result, Err(KeyMismatch::Rejected), "{name}");
+            }
         }
     }
 
@@ -309,17 +339,8 @@ mod tests {
         hinted.x5u = Some("https://attacker.example/cert.pem".into());
         let extra =
             json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "admin": true, "iat": now});
-        let claims = service
-            .verify(&sign(&hinted, &extra, SECRET.as_bytes()))
-            .unwrap();
-        assert_eq!(
-            claims,
-            Claims {
-                email: "a@b.c".into(),
-                exp: now + 600,
-                nbf: now
-            }
-        );
+        let claims = service.verify(&sign(&hinted, &extra, SECRET.as_bytes())).unwrap();
+        assert_eq!(claims, Claims { email: "a@b.c".into(), exp: now + 600, nbf: now });
     }
 
     fn b64(text: &str) -> String {

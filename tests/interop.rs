@@ -17,10 +17,7 @@ async fn pyjwt_token_verifies_here() {
     let server = ServerProcess::start(&env_with_secret(fixture["secret"].as_str().unwrap()));
     let contents = http::Request::builder()
         .uri("/contents")
-        .header(
-            "authorization",
-            format!("Bearer {}", fixture["token"].as_str().unwrap()),
-        )
+        .header("authorization", format!("Bearer {}", fixture["token"].as_str().unwrap()))
         .body(bytes::Bytes::new())
         .unwrap();
     let response = send(server.address, contents).await;
@@ -34,11 +31,9 @@ async fn pyjwt_token_verifies_here() {
 async fn our_token_verifies_in_pyjwt() {
     let python = common::tools::pyjwt_python();
     let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
-    let response = send(
-        server.address,
-        request("POST", "/auth", r#"{"email":"py@b.c","password":"x"}"#),
-    )
-    .await;
+    let response =
+        send(server.address, request("POST", "/auth", r#"{"email":"py@b.c","password":"x"}"#))
+            .await;
     let token = json(&response)["token"].as_str().unwrap().to_owned();
     let script = r#"
 import json, sys, jwt
@@ -46,20 +41,10 @@ token, secret = sys.argv[1], sys.argv[2]
 claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "nbf"]})
 print(json.dumps({"header": jwt.get_unverified_header(token), "claims": claims}))
 "#;
-    let output = Command::new(python)
-        .args(["-c", script, &token, TEST_SECRET])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new(python).args(["-c", script, &token, TEST_SECRET]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(
-        seen["header"],
-        serde_json::json!({"alg": "HS256", "typ": "JWT"})
-    );
+    assert_eq!(seen["header"], serde_json::json!({"alg": "HS256", "typ": "JWT"}));
     let claims = seen["claims"].as_object().unwrap();
     assert_eq!(claims.len(), 3);
     assert_eq!(claims["email"], "py@b.c");

@@ -36,10 +36,7 @@ pub struct Case {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Signs `claims` with `secret` under `header`, as any HS* implementation would.
@@ -49,11 +46,7 @@ pub fn sign(header: &Header, claims: &Value, secret: &[u8]) -> String {
 
 /// An HS256 token over `claims` with the test secret.
 pub fn hs256(claims: Value) -> String {
-    sign(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        TEST_SECRET.as_bytes(),
-    )
+    sign(&Header::new(Algorithm::HS256), &claims, TEST_SECRET.as_bytes())
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -73,11 +66,7 @@ fn build(
     headers: &[(&str, &[u8])],
     body: impl Into<Bytes>,
 ) -> Request<Bytes> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .body(body.into())
-        .unwrap();
+    let mut request = Request::builder().method(method).uri(path).body(body.into()).unwrap();
     for (name, value) in headers {
         request.headers_mut().append(
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -177,10 +166,7 @@ pub fn cases() -> Vec<Case> {
     );
     case(
         "auth with charset",
-        auth(
-            &[("content-type", b"application/json; charset=utf-8")],
-            credentials,
-        ),
+        auth(&[("content-type", b"application/json; charset=utf-8")], credentials),
         200,
         ExpectBody::TokenFor("user@example.com"),
         &[],
@@ -201,10 +187,7 @@ pub fn cases() -> Vec<Case> {
     );
     case(
         "auth with a form body is 415",
-        auth(
-            &[("content-type", b"application/x-www-form-urlencoded")],
-            b"email=a&password=b",
-        ),
+        auth(&[("content-type", b"application/x-www-form-urlencoded")], b"email=a&password=b"),
         415,
         ExpectBody::Message,
         &[],
@@ -213,14 +196,8 @@ pub fn cases() -> Vec<Case> {
         ("empty body", b""),
         ("whitespace body", b"  \n"),
         ("malformed JSON", b"{\"email\": "),
-        (
-            "trailing garbage",
-            b"{\"email\":\"a\",\"password\":\"b\"} x",
-        ),
-        (
-            "invalid UTF-8",
-            b"{\"email\":\"\xff\xfe\",\"password\":\"b\"}",
-        ),
+        ("trailing garbage", b"{\"email\":\"a\",\"password\":\"b\"} x"),
+        ("invalid UTF-8", b"{\"email\":\"\xff\xfe\",\"password\":\"b\"}"),
         ("array", b"[\"a\",\"b\"]"),
         ("string", b"\"a\""),
         ("null", b"null"),
@@ -233,10 +210,7 @@ pub fn cases() -> Vec<Case> {
         ("numeric email", b"{\"email\":1,\"password\":\"b\"}"),
         ("null email", b"{\"email\":null,\"password\":\"b\"}"),
         ("object password", b"{\"email\":\"a@b.c\",\"password\":{}}"),
-        (
-            "boolean password",
-            b"{\"email\":\"a@b.c\",\"password\":true}",
-        ),
+        ("boolean password", b"{\"email\":\"a@b.c\",\"password\":true}"),
     ];
     for (name, body) in bad_bodies {
         case(
@@ -264,10 +238,8 @@ pub fn cases() -> Vec<Case> {
 
     // GET /contents.
     let contents = |authorization: &[&[u8]]| {
-        let headers: Vec<(&str, &[u8])> = authorization
-            .iter()
-            .map(|value| ("authorization", *value))
-            .collect();
+        let headers: Vec<(&str, &[u8])> =
+            authorization.iter().map(|value| ("authorization", *value)).collect();
         build("GET", "/contents", &headers, "")
     };
     let bearer = |token: &str| format!("Bearer {token}").into_bytes();
@@ -295,13 +267,7 @@ pub fn cases() -> Vec<Case> {
         ExpectBody::Json(claims.clone()),
         &[],
     );
-    case(
-        "no Authorization is 401",
-        contents(&[]),
-        401,
-        ExpectBody::Message,
-        &[BEARER],
-    );
+    case("no Authorization is 401", contents(&[]), 401, ExpectBody::Message, &[BEARER]);
     case(
         "Basic scheme is 401",
         contents(&[b"Basic dXNlcjpwYXNz"]),
@@ -316,13 +282,7 @@ pub fn cases() -> Vec<Case> {
         ExpectBody::Message,
         &[INVALID_TOKEN],
     );
-    case(
-        "bare Bearer is 401",
-        contents(&[b"Bearer"]),
-        401,
-        ExpectBody::Message,
-        &[INVALID_TOKEN],
-    );
+    case("bare Bearer is 401", contents(&[b"Bearer"]), 401, ExpectBody::Message, &[INVALID_TOKEN]);
     case(
         "two tokens in one header is 401",
         contents(&[format!("Bearer {valid} {valid}").as_bytes()]),
@@ -364,92 +324,37 @@ pub fn cases() -> Vec<Case> {
         ("garbage", "not-a-jwt".into()),
         (
             "wrong secret",
-            sign(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                b"some-other-secret-0123456789abcdef",
-            ),
+            sign(&Header::new(Algorithm::HS256), &claims, b"some-other-secret-0123456789abcdef"),
         ),
         (
             "alg none",
-            format!(
-                "{}.{}.",
-                b64(br#"{"alg":"none","typ":"JWT"}"#),
-                b64(payload.as_bytes())
-            ),
+            format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(payload.as_bytes())),
         ),
-        (
-            "alg None spelled oddly",
-            with_header(&valid, r#"{"alg":"None","typ":"JWT"}"#),
-        ),
-        (
-            "HS384",
-            sign(
-                &Header::new(Algorithm::HS384),
-                &claims,
-                TEST_SECRET.as_bytes(),
-            ),
-        ),
-        (
-            "HS512",
-            sign(
-                &Header::new(Algorithm::HS512),
-                &claims,
-                TEST_SECRET.as_bytes(),
-            ),
-        ),
-        (
-            "RS256 header",
-            with_header(&valid, r#"{"alg":"RS256","typ":"JWT"}"#),
-        ),
-        (
-            "ES256 header",
-            with_header(&valid, r#"{"alg":"ES256","typ":"JWT"}"#),
-        ),
+        ("alg None spelled oddly", with_header(&valid, r#"{"alg":"None","typ":"JWT"}"#)),
+        ("HS384", sign(&Header::new(Algorithm::HS384), &claims, TEST_SECRET.as_bytes())),
+        ("HS512", sign(&Header::new(Algorithm::HS512), &claims, TEST_SECRET.as_bytes())),
+        ("RS256 header", with_header(&valid, r#"{"alg":"RS256","typ":"JWT"}"#)),
+        ("ES256 header", with_header(&valid, r#"{"alg":"ES256","typ":"JWT"}"#)),
         ("crit header", sign(&crit, &claims, TEST_SECRET.as_bytes())),
-        (
-            "expired",
-            hs256(json!({"email": "a@b.c", "exp": now - 120, "nbf": now - 600})),
-        ),
-        (
-            "not yet valid",
-            hs256(json!({"email": "a@b.c", "exp": now + 3600, "nbf": now + 600})),
-        ),
+        ("expired", hs256(json!({"email": "a@b.c", "exp": now - 120, "nbf": now - 600}))),
+        ("not yet valid", hs256(json!({"email": "a@b.c", "exp": now + 3600, "nbf": now + 600}))),
         ("missing exp", hs256(json!({"email": "a@b.c", "nbf": now}))),
-        (
-            "missing nbf",
-            hs256(json!({"email": "a@b.c", "exp": now + 3600})),
-        ),
+        ("missing nbf", hs256(json!({"email": "a@b.c", "exp": now + 3600}))),
         (
             "string exp",
             hs256(json!({"email": "a@b.c", "exp": (now + 3600).to_string(), "nbf": now})),
         ),
-        (
-            "string nbf",
-            hs256(json!({"email": "a@b.c", "exp": now + 3600, "nbf": now.to_string()})),
-        ),
-        (
-            "missing email",
-            hs256(json!({"exp": now + 3600, "nbf": now})),
-        ),
-        (
-            "empty email",
-            hs256(json!({"email": "", "exp": now + 3600, "nbf": now})),
-        ),
-        (
-            "numeric email",
-            hs256(json!({"email": 5, "exp": now + 3600, "nbf": now})),
-        ),
+        ("string nbf", hs256(json!({"email": "a@b.c", "exp": now + 3600, "nbf": now.to_string()}))),
+        ("missing email", hs256(json!({"exp": now + 3600, "nbf": now}))),
+        ("empty email", hs256(json!({"email": "", "exp": now + 3600, "nbf": now}))),
+        ("numeric email", hs256(json!({"email": 5, "exp": now + 3600, "nbf": now}))),
         (
             "longer than 8 KiB",
             hs256(json!({"email": "a".repeat(8 * 1024), "exp": now + 3600, "nbf": now})),
         ),
         ("non-canonical base64url", non_canonical),
         ("padded base64", format!("{valid}==")),
-        (
-            "standard base64 alphabet",
-            valid.replace('-', "+").replace('_', "/") + "+/",
-        ),
+        ("standard base64 alphabet", valid.replace('-', "+").replace('_', "/") + "+/"),
     ];
     for (name, token) in invalid_tokens {
         case(
@@ -469,13 +374,7 @@ pub fn cases() -> Vec<Case> {
     );
 
     // Everything else.
-    case(
-        "unknown path is 404",
-        build("GET", "/nope", &[], ""),
-        404,
-        ExpectBody::Message,
-        &[],
-    );
+    case("unknown path is 404", build("GET", "/nope", &[], ""), 404, ExpectBody::Message, &[]);
     case(
         "trailing slash is a different path",
         build("POST", "/auth/", &[JSON], Bytes::from_static(credentials)),
@@ -504,13 +403,9 @@ where
             .map(|value| value.as_bytes().to_vec())
             .collect();
         let response = send(case.request).await;
-        if let Err(problem) = check(
-            &case.status,
-            &case.body,
-            &case.headers,
-            &authorization,
-            &response,
-        ) {
+        if let Err(problem) =
+            check(&case.status, &case.body, &case.headers, &authorization, &response)
+        {
             failures.push(format!(
                 "{}: {problem}\n    got {} {:?} {:?}",
                 case.name,
@@ -573,10 +468,7 @@ fn check(
 }
 
 fn check_token(json: &Value, email: &str) -> Result<(), String> {
-    let object = json
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .ok_or("body is not {\"token\": ...}")?;
+    let object = json.as_object().filter(|o| o.len() == 1).ok_or("body is not {\"token\": ...}")?;
     let token = object["token"].as_str().ok_or("token is not a string")?;
     let header = jsonwebtoken::decode_header(token).map_err(|e| format!("bad header: {e}"))?;
     if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some("JWT") {
@@ -590,10 +482,7 @@ fn check_token(json: &Value, email: &str) -> Result<(), String> {
         .map_err(|e| format!("token does not verify: {e}"))?;
     let claims = data.claims.as_object().unwrap();
     let keys: Vec<&str> = claims.keys().map(String::as_str).collect();
-    let (exp, nbf) = (
-        claims["exp"].as_u64().unwrap_or(0),
-        claims["nbf"].as_u64().unwrap_or(0),
-    );
+    let (exp, nbf) = (claims["exp"].as_u64().unwrap_or(0), claims["nbf"].as_u64().unwrap_or(0));
     if keys.len() != 3
         || claims["email"] != email
         || exp != nbf + 14 * 24 * 3600

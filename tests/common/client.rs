@@ -15,17 +15,11 @@ pub async fn send(address: SocketAddr, mut request: Request<Bytes>) -> Response<
         let host = http::HeaderValue::from_str(&address.to_string()).unwrap();
         request.headers_mut().insert(http::header::HOST, host);
     }
-    let stream = TcpStream::connect(address)
-        .await
-        .expect("connect to the server");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
+    let stream = TcpStream::connect(address).await.expect("connect to the server");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request.map(Full::new))
-        .await
-        .expect("send request");
+    let response = sender.send_request(request.map(Full::new)).await.expect("send request");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("read response body").to_bytes();
     Response::from_parts(parts, body)
@@ -33,19 +27,12 @@ pub async fn send(address: SocketAddr, mut request: Request<Bytes>) -> Response<
 
 /// Shorthand for a request with a body and no headers.
 pub fn request(method: &str, path: &str, body: impl Into<Bytes>) -> Request<Bytes> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .body(body.into())
-        .unwrap()
+    Request::builder().method(method).uri(path).body(body.into()).unwrap()
 }
 
 /// Parses a response body as JSON, failing the test with the raw body if it is not.
 pub fn json(response: &Response<Bytes>) -> serde_json::Value {
     serde_json::from_slice(response.body()).unwrap_or_else(|err| {
-        panic!(
-            "response body is not JSON ({err}): {:?}",
-            String::from_utf8_lossy(response.body())
-        )
+        panic!("response body is not JSON ({err}): {:?}", String::from_utf8_lossy(response.body()))
     })
 }

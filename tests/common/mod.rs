@@ -5,6 +5,7 @@
 
 pub mod cases;
 pub mod client;
+pub mod moto;
 pub mod server;
 pub mod tools;
 

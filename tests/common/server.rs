@@ -27,10 +27,7 @@ impl ServerProcess {
     /// and waits until it logs that it is listening.
     pub fn start(env: &[(String, String)]) -> ServerProcess {
         Self::try_start(env).unwrap_or_else(|(status, logs)| {
-            panic!(
-                "server exited during start-up with {status:?}; output:\n{}",
-                logs.join("\n")
-            )
+            panic!("server exited during start-up with {status:?}; output:\n{}", logs.join("\n"))
         })
     }
 
@@ -69,20 +66,13 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(address) = address_rx.recv_timeout(Duration::from_millis(20)) {
-                return Ok(ServerProcess {
-                    child,
-                    address,
-                    logs,
-                });
+                return Ok(ServerProcess { child, address, logs });
             }
             if let Some(status) = child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(50)); // let the readers drain
                 return Err((status, logs.lock().unwrap().clone()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start within 30 s"
-            );
+            assert!(Instant::now() < deadline, "server did not start within 30 s");
         }
     }
 
@@ -98,10 +88,8 @@ impl ServerProcess {
 
     /// Sends SIGTERM (what Kubernetes sends on pod deletion).
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
+        let status =
+            Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
         assert!(status.success());
     }
 
@@ -140,10 +128,7 @@ pub fn run_to_exit(env: &[(String, String)]) -> (ExitStatus, String) {
     match ServerProcess::try_start(env) {
         Ok(mut server) => {
             let status = server.wait_exit(Duration::from_secs(1));
-            panic!(
-                "server started and kept running ({status:?}): {:?}",
-                server.logs()
-            )
+            panic!("server started and kept running ({status:?}): {:?}", server.logs())
         }
         Err((status, lines)) => (status, lines.join("\n")),
     }

@@ -10,9 +10,7 @@ use std::process::Command;
 /// pinned `requirements` first if the cached one does not match them. Safe to call from
 /// several test processes at once (an exclusive file lock serialises installs).
 pub fn venv(name: &str, requirements: &[&str]) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("..")
-        .join("venvs");
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("venvs");
     std::fs::create_dir_all(&root).unwrap();
     let dir = root.join(name);
     let lock = File::create(root.join(format!("{name}.lock"))).unwrap();
@@ -31,9 +29,7 @@ pub fn venv(name: &str, requirements: &[&str]) -> PathBuf {
 }
 
 fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    let output = command.output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}\n{}",
