@@ -33,6 +33,24 @@ pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
 /// Set it to `TOKEN_TTL_SECONDS` for rotations no user notices, or 0 to revoke at once.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
 
+/// Every environment variable the binaries read (besides the AWS SDK's standard ones on the
+/// SSM path). Deployment manifests are checked against this list.
+pub const VARIABLES: &[&str] = &[
+    "PORT",
+    "BIND_ADDRESS",
+    "JWT_SECRET",
+    "JWT_ALLOW_WEAK_SECRET",
+    "JWT_SECRET_PARAMETER",
+    "JWT_SECRET_REFRESH_SECONDS",
+    "JWT_SECRET_GRACE_SECONDS",
+    "TOKEN_TTL_SECONDS",
+    "TOKEN_LEEWAY_SECONDS",
+    "BODY_LIMIT_BYTES",
+    "LOG_LEVEL",
+    "SHUTDOWN_DRAIN_SECONDS",
+    "HEADER_READ_TIMEOUT_SECONDS",
+];
+
 /// Where the HMAC secret comes from.
 #[derive(Debug)]
 pub enum SecretSource {
@@ -216,6 +234,23 @@ mod tests {
         let map: HashMap<String, String> =
             vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    /// [`VARIABLES`] is exactly the set of names the parser looks up (env and SSM paths).
+    #[test]
+    fn variables_list_is_exact() {
+        let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let _ = Config::from_lookup(|name| {
+            seen.borrow_mut().insert(name.to_owned());
+            (name == "JWT_SECRET").then(|| SECRET.to_owned())
+        });
+        let _ = Config::from_lookup(|name| {
+            seen.borrow_mut().insert(name.to_owned());
+            None
+        });
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|name| name.to_string()).collect();
+        assert_eq!(seen.into_inner(), listed);
     }
 
     /// With only a secret, every setting takes its documented default.

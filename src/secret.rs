@@ -96,10 +96,7 @@ mod tests {
             SecretError::TooShort { len: 31 }
         );
         assert_eq!(Secret::new(short, true).unwrap().1, Strength::Weak);
-        assert_eq!(
-            Secret::new(String::new(), true).unwrap_err(),
-            SecretError::Empty
-        );
+        assert_eq!(Secret::new(String::new(), true).unwrap_err(), SecretError::Empty);
     }
 
     /// Neither `Debug` nor the error messages show the secret's bytes.

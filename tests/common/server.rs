@@ -34,7 +34,21 @@ impl ServerProcess {
     /// Like [`ServerProcess::start`], but returns the exit status and output if the process
     /// exits before listening (for start-up failure tests).
     pub fn try_start(env: &[(String, String)]) -> Result<ServerProcess, (ExitStatus, Vec<String>)> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        Self::try_start_command(Command::new(env!("CARGO_BIN_EXE_server")), env)
+    }
+
+    /// Starts `command` (a server binary, possibly wrapped, e.g. in `chroot`) the same way:
+    /// clean environment plus `env`, loopback, port 0 unless `env` sets `PORT`.
+    pub fn start_command(command: Command, env: &[(String, String)]) -> ServerProcess {
+        Self::try_start_command(command, env).unwrap_or_else(|(status, logs)| {
+            panic!("server exited during start-up with {status:?}; output:\n{}", logs.join("\n"))
+        })
+    }
+
+    fn try_start_command(
+        mut command: Command,
+        env: &[(String, String)],
+    ) -> Result<ServerProcess, (ExitStatus, Vec<String>)> {
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
