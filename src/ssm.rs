@@ -121,11 +121,21 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+/// The SDK's HTTPS client: hyper + rustls with the `ring` provider, trusting the system's CA
+/// roots (`/etc/ssl/certs` — the container image ships them).
+pub fn https_client() -> aws_sdk_ssm::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 impl SsmParameter {
     /// Loads the SDK configuration (standard sources, explicit timeouts and retries) for
     /// reading parameter `name` (a name or a full ARN). Fails only when no region is set.
     pub async fn connect(name: String) -> Result<Self, FetchError> {
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)

@@ -59,6 +59,7 @@ impl Moto {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(self.endpoint())
+            .http_client(simple_jwt_api::ssm::https_client())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .build();
         aws_sdk_ssm::Client::from_conf(config)
