@@ -23,8 +23,8 @@ YAMLLINT_VERSION=1.38.0
 K8S_VERSIONS=(1.33.0 1.35.0)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo_root/target/venvs/deploy"
-out="$repo_root/target/validate-deploy"
+venv="${CARGO_TARGET_DIR:-$repo_root/target}/venvs/deploy"
+out="${CARGO_TARGET_DIR:-$repo_root/target}/validate-deploy"
 python="${PYTHON:-python3}"
 
 # Offline and quiet: no instance-metadata probing, no telemetry.
