@@ -130,7 +130,7 @@ impl TokenRules {
     /// non-empty string `email`. Header key hints (`kid`, `jwk`, `jku`, `x5u`) never supply
     /// a key.
     pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
-        if !is_well_formed(token) {
+        if !is_well_formed(token) || !has_strict_segments(token) {
             return Err(KeyMismatch::Rejected);
         }
         let data = jsonwebtoken::decode::<Claims>(token, &keys.decoding_key, &self.validation)
@@ -138,8 +138,7 @@ impl TokenRules {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => KeyMismatch::Signature,
                 _ => KeyMismatch::Rejected,
             })?;
-        // jsonwebtoken accepts `crit: ["b64"]`; this service understands no critical header.
-        if data.header.crit.is_some() || data.claims.email.trim().is_empty() {
+        if data.claims.email.trim().is_empty() {
             return Err(KeyMismatch::Rejected);
         }
         Ok(data.claims)
@@ -160,6 +159,38 @@ struct ClaimsRef<'a> {
     email: &'a str,
     exp: u64,
     nbf: u64,
+}
+
+/// What jsonwebtoken lets through and this service does not (both found by fuzzing):
+/// - any `crit` header member, even `null` or `["b64"]` (jsonwebtoken reads `null` as absent
+///   and accepts `b64`): RFC 7515 §4.1.11 allows only names the recipient understands, and
+///   this service understands none;
+/// - a payload that is not UTF-8 (serde skips ignored claims without validating them); a
+///   claims set must be UTF-8 JSON (RFC 7519 §7.2).
+fn has_strict_segments(token: &str) -> bool {
+    use base64::Engine;
+    let decode = |segment: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment);
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload)) = (segments.next(), segments.next()) else {
+        return false;
+    };
+    let header_ok = decode(header).ok().and_then(|bytes| {
+        serde_json::from_slice::<HeaderMembers>(&bytes).ok().map(|members| !members.crit)
+    });
+    let payload_ok = decode(payload).is_ok_and(|bytes| std::str::from_utf8(&bytes).is_ok());
+    header_ok == Some(true) && payload_ok
+}
+
+/// The header members checked before jsonwebtoken parses the header.
+#[derive(Deserialize)]
+struct HeaderMembers {
+    /// Whether a `crit` member is present, whatever its value.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// At most [`MAX_TOKEN_BYTES`], and exactly three non-empty segments of the base64url
@@ -220,6 +251,17 @@ mod tests {
         encode(header, claims, &EncodingKey::from_secret(key).unwrap()).unwrap()
     }
 
+    /// A token over raw header and payload bytes (not necessarily UTF-8), correctly signed.
+    fn sign_raw(header: &[u8], payload: &[u8]) -> String {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let key = EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{input}.{signature}")
+    }
+
     fn hs256(claims: serde_json::Value) -> String {
         sign(&Header::new(Algorithm::HS256), &claims, SECRET.as_bytes())
     }
@@ -262,6 +304,9 @@ mod tests {
             *last = if *last == b'A' { b'B' } else { b'A' };
             String::from_utf8(bytes).unwrap()
         };
+        let mut non_utf8_payload =
+            format!(r#"{{"email":"a@b.c","x":"?","exp":{},"nbf":{now}}}"#, now + 600).into_bytes();
+        *non_utf8_payload.iter_mut().find(|b| **b == b'?').unwrap() = 0xFD;
         let cases: Vec<(&str, String)> = vec![
             ("empty", String::new()),
             ("garbage", "not-a-token".into()),
@@ -309,6 +354,8 @@ mod tests {
             ),
             ("non-canonical base64", non_canonical),
             ("truncated signature", valid[..valid.len() - 2].to_owned()),
+            ("null crit", sign_raw(br#"{"alg":"HS256","crit":null}"#, good.to_string().as_bytes())),
+            ("non-UTF-8 payload", sign_raw(br#"{"alg":"HS256"}"#, &non_utf8_payload)),
         ];
         for (name, token) in cases {
             let result = service.verify(&token);
