@@ -19,6 +19,7 @@
 //! | [`mod@dispatch`] | routing, request parsing and the access log |
 //! | [`state`] | the per-process state shared by every request |
 //! | [`server`] | the hyper adapter: connections, body cap, timeouts, graceful shutdown |
+//! | [`lambda`] | the lambda_http adapter: event request and response bodies <-> dispatch |
 //! | [`telemetry`] | JSON log output |
 #![deny(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod keys;
+pub mod lambda;
 pub mod secret;
 pub mod server;
 pub mod ssm;

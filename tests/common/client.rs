@@ -36,3 +36,15 @@ pub fn json(response: &Response<Bytes>) -> serde_json::Value {
         panic!("response body is not JSON ({err}): {:?}", String::from_utf8_lossy(response.body()))
     })
 }
+
+/// Like [`send`], with `prefix` (e.g. `/lambda-url/lambda`) put in front of the request's
+/// path: for fronts that route on a path prefix, such as `cargo lambda watch`.
+pub async fn send_with_prefix(
+    address: SocketAddr,
+    prefix: &str,
+    mut request: Request<Bytes>,
+) -> Response<Bytes> {
+    let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    *request.uri_mut() = format!("{prefix}{path_and_query}").parse().expect("prefixed URI");
+    send(address, request).await
+}
