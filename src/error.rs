@@ -34,6 +34,8 @@ pub enum ApiError {
     },
     /// The body was declared as something other than JSON.
     UnsupportedMediaType,
+    /// The body did not arrive in full within the server's body read timeout.
+    RequestTimeout,
     /// A fault of ours (for example, signing failed). The body says nothing more.
     Internal,
 }
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "request body must be JSON (Content-Type: application/json)".into()
             }
+            ApiError::RequestTimeout => "request body was not received in time".into(),
             ApiError::Internal => "internal server error".into(),
         }
     }
@@ -93,6 +97,7 @@ impl ApiError {
             | ApiError::NotFound
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType
+            | ApiError::RequestTimeout
             | ApiError::Internal => {}
         }
         response
@@ -103,9 +108,7 @@ impl ApiError {
 pub fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -119,24 +122,17 @@ mod tests {
     fn every_variant_maps_to_its_status() {
         let table = [
             (ApiError::BadRequest("x".into()), 400, None),
-            (
-                ApiError::MissingToken,
-                401,
-                Some((WWW_AUTHENTICATE, "Bearer")),
-            ),
+            (ApiError::MissingToken, 401, Some((WWW_AUTHENTICATE, "Bearer"))),
             (
                 ApiError::InvalidToken,
                 401,
                 Some((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")),
             ),
             (ApiError::NotFound, 404, None),
-            (
-                ApiError::MethodNotAllowed { allow: "GET, POST" },
-                405,
-                Some((ALLOW, "GET, POST")),
-            ),
+            (ApiError::MethodNotAllowed { allow: "GET, POST" }, 405, Some((ALLOW, "GET, POST"))),
             (ApiError::PayloadTooLarge { limit: 10 }, 413, None),
             (ApiError::UnsupportedMediaType, 415, None),
+            (ApiError::RequestTimeout, 408, None),
             (ApiError::Internal, 500, None),
         ];
         for (error, status, header) in table {

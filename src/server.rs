@@ -1,9 +1,22 @@
 //! The hyper adapter: puts [`dispatch`] on a TCP listener.
 //!
-//! HTTP/1.1 with keep-alive and HTTP/2 cleartext (h2c, via hyper-util's auto builder), a
-//! header read timeout against slow clients, the body cap enforced while reading (nothing
-//! past the limit is buffered), and graceful shutdown: stop accepting, let in-flight requests
-//! finish, give up after the drain bound.
+//! HTTP/1.1 with keep-alive and HTTP/2 cleartext (h2c, via hyper-util's auto builder), and
+//! graceful shutdown: stop accepting, let in-flight requests finish, give up after the drain
+//! bound.
+//!
+//! Bounds against slow or hostile clients, all per connection unless said otherwise:
+//! - at most [`ServeOptions::max_connections`] connections are open at once; past that, new
+//!   ones wait in the kernel's listen backlog until one closes;
+//! - a connection with no request in flight for [`ServeOptions::header_read_timeout`] is
+//!   closed — one that never sends a byte, stalls inside the HTTP/2 preface, dribbles its
+//!   request head, or idles between requests (HTTP/1.1 keep-alive and HTTP/2 alike). hyper
+//!   bounds HTTP/1 heads itself, but hyper-util's auto builder reads the protocol preface
+//!   with no timer and HTTP/2 has no idle timeout, so the server watches every connection;
+//! - a request head is at most [`MAX_HEAD_BYTES`] (HTTP/1, else 431) and
+//!   [`MAX_H2_HEADER_LIST_BYTES`] (HTTP/2); an HTTP/2 connection has at most
+//!   [`MAX_H2_STREAMS`] requests open;
+//! - a request body must arrive in full within [`ServeOptions::body_read_timeout`] (else 408)
+//!   and is cut off past the body limit while reading (413; nothing past it is buffered).
 
 use crate::dispatch::{dispatch, reject};
 use crate::error::ApiError;
@@ -19,16 +32,53 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Default cap on connections open at once. A silent connection costs about 6 KiB, one
+/// holding a nearly full [`MAX_HEAD_BYTES`] head about 30 KiB (measured, release build), plus
+/// the body being read: size the cap to the memory limit (see SECURITY.md).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default time a request body has to arrive in full once its head has been read.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest HTTP/1 request head (request line and headers) read into memory; a larger one is
+/// answered 431. Tokens are at most 8 KiB, so this leaves room for ordinary headers (the same
+/// bound as Node's default and HTTP/2's header list below).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Largest HTTP/2 header list (hyper's default, stated here so the bound is visible).
+pub const MAX_H2_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Most requests one HTTP/2 connection may have open at once (RFC 9113 recommends allowing
+/// at least 100).
+pub const MAX_H2_STREAMS: u32 = 100;
 
 /// Connection-level settings of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
-    /// Time a client has to send a complete request head.
+    /// Time a client has to send a complete request head; also how long a connection may sit
+    /// with no request in flight before it is closed.
     pub header_read_timeout: Duration,
+    /// Time a request body has to arrive in full, counted from the end of its head.
+    pub body_read_timeout: Duration,
     /// Bound on draining in-flight requests once shutdown starts.
     pub drain_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    /// The documented defaults of every setting.
+    fn default() -> Self {
+        ServeOptions {
+            header_read_timeout: Duration::from_secs(
+                crate::config::DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+            ),
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            drain_timeout: Duration::from_secs(crate::config::DEFAULT_DRAIN_SECONDS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 impl From<&crate::Config> for ServeOptions {
@@ -36,6 +86,7 @@ impl From<&crate::Config> for ServeOptions {
         ServeOptions {
             header_read_timeout: config.header_read_timeout,
             drain_timeout: config.drain_timeout,
+            ..ServeOptions::default()
         }
     }
 }
@@ -49,17 +100,59 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    let body_timeout = options.body_read_timeout;
+    serve_with(listener, options, shutdown, move |request| {
+        handle(Arc::clone(&state), request, body_timeout)
+    })
+    .await;
+}
+
+/// The accept loop, connection settings and limits of [`serve`] around any request handler:
+/// `serve` passes one that reads the body and calls [`dispatch`]; the load harness's
+/// baseline (`examples/baseline.rs`) passes one that answers a constant, so that comparing
+/// the two measures only what the service adds on top of this adapter.
+pub async fn serve_with<H, F>(
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_H2_STREAMS)
+        .max_header_list_size(MAX_H2_HEADER_LIST_BYTES);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let mut warned_full: Option<Instant> = None;
 
     loop {
+        if connections.available_permits() == 0
+            && warned_full.is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            warned_full = Some(Instant::now());
+            tracing::warn!(
+                max_connections = options.max_connections,
+                "connection limit reached; new connections wait in the listen backlog"
+            );
+        }
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
+            }
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -73,15 +166,30 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let service = service_fn(move |request| handle(Arc::clone(&state), request));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let (handler, activity) = (handler.clone(), Arc::clone(&activity));
+            service_fn(move |request| {
+                let in_flight = InFlight::start(&activity);
+                let response = handler(request);
+                async move {
+                    let response = response.await;
+                    drop(in_flight);
+                    response
+                }
+            })
+        };
+        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
+        let idle_timeout = options.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            let _permit = permit;
+            match close_when_idle(connection, &activity, idle_timeout).await {
+                Some(Ok(())) => {}
+                Some(Err(err)) => {
+                    tracing::debug!(error = %err, %peer, "connection ended with an error");
+                }
+                None => tracing::debug!(%peer, "closed a connection idle for the header timeout"),
             }
         });
     }
@@ -99,26 +207,87 @@ pub async fn serve(
     }
 }
 
-/// Reads the body up to the limit, then hands the request to [`dispatch`].
+/// Reads the body up to the limit and within the body timeout, then hands the request to
+/// [`dispatch`].
 async fn handle(
     state: Arc<AppState>,
     request: Request<Incoming>,
+    body_timeout: Duration,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
-    let response = match Limited::new(body, state.body_limit).collect().await {
-        Ok(collected) => dispatch(&state, Request::from_parts(parts, collected.to_bytes())).await,
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => reject(
-            &parts,
-            ApiError::PayloadTooLarge {
-                limit: state.body_limit,
-            },
-        ),
-        Err(_) => reject(
-            &parts,
-            ApiError::BadRequest("request body could not be read".into()),
-        ),
+    let read = tokio::time::timeout(body_timeout, Limited::new(body, state.body_limit).collect());
+    let response = match read.await {
+        Ok(Ok(collected)) => {
+            dispatch(&state, Request::from_parts(parts, collected.to_bytes())).await
+        }
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+            reject(&parts, ApiError::PayloadTooLarge { limit: state.body_limit })
+        }
+        Ok(Err(_)) => reject(&parts, ApiError::BadRequest("request body could not be read".into())),
+        Err(_elapsed) => reject(&parts, ApiError::RequestTimeout),
     };
     Ok(response.map(Full::new))
+}
+
+/// Whether a connection has a request in flight, and since when it has had none.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request finished, in milliseconds after `opened`.
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { opened: Instant::now(), in_flight: AtomicUsize::new(0), last_done_ms: 0.into() }
+    }
+
+    /// Since when no request has been in flight; `None` while one is.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        Some(self.opened + Duration::from_millis(self.last_done_ms.load(Ordering::SeqCst)))
+    }
+}
+
+/// Marks one request in flight on its connection until dropped.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let done = self.0.opened.elapsed().as_millis() as u64;
+        self.0.last_done_ms.fetch_max(done, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Drives `connection` to its end, or drops it (closing the socket) once it has had no
+/// request in flight for `idle`. Returns `None` when it was closed for idleness.
+async fn close_when_idle<F: Future>(
+    connection: F,
+    activity: &Activity,
+    idle: Duration,
+) -> Option<F::Output> {
+    let mut connection = std::pin::pin!(connection);
+    loop {
+        let deadline = activity.idle_since().unwrap_or_else(Instant::now) + idle;
+        tokio::select! {
+            output = connection.as_mut() => return Some(output),
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if activity.idle_since().is_some_and(|since| since.elapsed() >= idle) {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
