@@ -11,7 +11,7 @@ SAM_CLI_VERSION=1.170.0
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 template="${1:-$repo_root/template.yaml}"
-venv="$repo_root/target/venvs/sam"
+venv="${CARGO_TARGET_DIR:-$repo_root/target}/venvs/sam"
 python="${PYTHON:-python3}"
 
 # Offline and quiet: no telemetry, no instance-metadata probing, a dummy region for the translator.
