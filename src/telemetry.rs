@@ -8,9 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// Parses a `LOG_LEVEL` value (`info`, `debug`, or a full `tracing` filter such as
 /// `simple_jwt_api=debug,warn`).
 pub fn parse_filter(directive: &str) -> Result<EnvFilter, String> {
-    EnvFilter::builder()
-        .parse(directive)
-        .map_err(|err| format!("invalid filter: {err}"))
+    EnvFilter::builder().parse(directive).map_err(|err| format!("invalid filter: {err}"))
 }
 
 /// Installs the JSON log subscriber for the whole process. Call once, first thing in `main`,
