@@ -49,7 +49,14 @@ pub const VARIABLES: &[&str] = &[
     "LOG_LEVEL",
     "SHUTDOWN_DRAIN_SECONDS",
     "HEADER_READ_TIMEOUT_SECONDS",
+    "BODY_READ_TIMEOUT_SECONDS",
+    "MAX_CONNECTIONS",
 ];
+
+/// Default time a request body has to arrive in full once its head has been read.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECONDS: u64 = 30;
+/// Default cap on connections open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Where the HMAC secret comes from.
 #[derive(Debug)]
@@ -91,8 +98,13 @@ pub struct Config {
     pub log_level: String,
     /// Bound on graceful drain after SIGTERM/SIGINT (`SHUTDOWN_DRAIN_SECONDS`).
     pub drain_timeout: Duration,
-    /// Time allowed to receive a request's headers (`HEADER_READ_TIMEOUT_SECONDS`).
+    /// Time allowed to receive a request's headers, and longest idle time of a connection
+    /// (`HEADER_READ_TIMEOUT_SECONDS`).
     pub header_read_timeout: Duration,
+    /// Time allowed to receive a request body once its head is read (`BODY_READ_TIMEOUT_SECONDS`).
+    pub body_read_timeout: Duration,
+    /// Most connections open at once (`MAX_CONNECTIONS`).
+    pub max_connections: usize,
 }
 
 /// A configuration value that could not be used. The message names the variable and never
@@ -177,6 +189,15 @@ impl Config {
         if header_seconds == 0 {
             return Err(ConfigError::new("HEADER_READ_TIMEOUT_SECONDS", "must be at least 1"));
         }
+        let body_seconds =
+            parse_or(&get, "BODY_READ_TIMEOUT_SECONDS", DEFAULT_BODY_READ_TIMEOUT_SECONDS)?;
+        if body_seconds == 0 {
+            return Err(ConfigError::new("BODY_READ_TIMEOUT_SECONDS", "must be at least 1"));
+        }
+        let max_connections = parse_or(&get, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?;
+        if max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
 
         Ok(Config {
             bind: SocketAddr::new(address, port),
@@ -188,6 +209,8 @@ impl Config {
             log_level,
             drain_timeout: Duration::from_secs(drain_seconds),
             header_read_timeout: Duration::from_secs(header_seconds),
+            body_read_timeout: Duration::from_secs(body_seconds),
+            max_connections,
         })
     }
 }
@@ -264,6 +287,8 @@ mod tests {
         assert_eq!(config.log_level, "info");
         assert_eq!(config.drain_timeout, Duration::from_secs(10));
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(config.max_connections, 10_000);
         assert!(!config.allow_weak_secret);
         let SecretSource::Env { secret, strength } = &config.secret else { panic!("env secret") };
         assert_eq!(secret.expose(), SECRET.as_bytes());
@@ -284,6 +309,8 @@ mod tests {
             ("LOG_LEVEL", "debug"),
             ("SHUTDOWN_DRAIN_SECONDS", "3"),
             ("HEADER_READ_TIMEOUT_SECONDS", "2"),
+            ("BODY_READ_TIMEOUT_SECONDS", "4"),
+            ("MAX_CONNECTIONS", "50"),
         ])
         .unwrap();
         assert_eq!(config.bind, "127.0.0.1:9000".parse().unwrap());
@@ -293,6 +320,8 @@ mod tests {
         assert_eq!(config.log_level, "debug");
         assert_eq!(config.drain_timeout, Duration::from_secs(3));
         assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(4));
+        assert_eq!(config.max_connections, 50);
         let SecretSource::Env { strength, .. } = &config.secret else { panic!("env secret") };
         assert_eq!(*strength, Strength::Weak);
     }
@@ -342,6 +371,11 @@ mod tests {
             (&[("JWT_SECRET", SECRET), ("TOKEN_TTL_SECONDS", "-5")], "TOKEN_TTL_SECONDS"),
             (&[("JWT_SECRET", SECRET), ("TOKEN_LEEWAY_SECONDS", "301")], "TOKEN_LEEWAY_SECONDS"),
             (&[("JWT_SECRET", SECRET), ("BODY_LIMIT_BYTES", "0")], "BODY_LIMIT_BYTES"),
+            (&[("JWT_SECRET", SECRET), ("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
+            (
+                &[("JWT_SECRET", SECRET), ("BODY_READ_TIMEOUT_SECONDS", "0")],
+                "BODY_READ_TIMEOUT_SECONDS",
+            ),
             (&[("JWT_SECRET", SECRET), ("LOG_LEVEL", "loud=[")], "LOG_LEVEL"),
             (&[("JWT_SECRET", SECRET), ("SHUTDOWN_DRAIN_SECONDS", "x")], "SHUTDOWN_DRAIN_SECONDS"),
             (

@@ -40,9 +40,10 @@ use tokio::sync::Semaphore;
 /// Default cap on connections open at once. A silent connection costs about 6 KiB, one
 /// holding a nearly full [`MAX_HEAD_BYTES`] head about 30 KiB (measured, release build), plus
 /// the body being read: size the cap to the memory limit (see SECURITY.md).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = crate::config::DEFAULT_MAX_CONNECTIONS;
 /// Default time a request body has to arrive in full once its head has been read.
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration =
+    Duration::from_secs(crate::config::DEFAULT_BODY_READ_TIMEOUT_SECONDS);
 /// Largest HTTP/1 request head (request line and headers) read into memory; a larger one is
 /// answered 431. Tokens are at most 8 KiB, so this leaves room for ordinary headers (the same
 /// bound as Node's default and HTTP/2's header list below).
@@ -85,8 +86,9 @@ impl From<&crate::Config> for ServeOptions {
     fn from(config: &crate::Config) -> Self {
         ServeOptions {
             header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
             drain_timeout: config.drain_timeout,
-            ..ServeOptions::default()
+            max_connections: config.max_connections,
         }
     }
 }
