@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::TEST_SECRET;
 use common::client::{json, request, send};
 use common::moto::{Moto, put_secret};
 use common::server::{ServerProcess, env_with_secret};
-use common::{TEST_SECRET, tools};
+use common::tools::{self, run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,17 +23,6 @@ fn manifest_dir() -> &'static Path {
 
 fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf()
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// Builds the server exactly as the Dockerfile's builder stage does (release profile,

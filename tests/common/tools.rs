@@ -28,14 +28,17 @@ pub fn venv(name: &str, requirements: &[&str]) -> PathBuf {
     dir.join("bin")
 }
 
-fn run(command: &mut Command) {
+/// Runs `command` to completion, failing the test with its output unless it succeeds, and
+/// returns its standard output.
+pub fn run(command: &mut Command) -> String {
     let output = command.output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
     assert!(
         output.status.success(),
-        "{command:?} failed: {}\n{}",
+        "{command:?} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
 /// The PyJWT virtualenv's Python interpreter.
