@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log_level);
+    let _logs = telemetry::init_buffered(&config.log_level);
     let state = match AppState::from_config(&config).await {
         Ok(state) => state,
         Err(err) => {
