@@ -82,15 +82,25 @@ fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, A
         tracing::error!(error = %err, "could not sign a token");
         ApiError::Internal
     })?;
-    let body = serde_json::to_vec(&serde_json::json!({ "token": token }))
-        .map_err(|_| ApiError::Internal)?;
+    let body = serde_json::to_vec(&TokenBody { token: &token }).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
+}
+
+/// The `POST /auth` response body.
+#[derive(serde::Serialize)]
+struct TokenBody<'a> {
+    token: &'a str,
 }
 
 /// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
 async fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
     let token = bearer_token(headers)?;
-    let claims = state.keys.verify(token).await.map_err(|_| ApiError::InvalidToken)?;
+    // Boxed: `verify`'s future embeds the rare on-demand SSM re-read and is ~6 KiB. Unboxed,
+    // it made every dispatch future that size — hyper keeps one per connection and moves it
+    // on every request, whatever the endpoint (issue 6: memory at 256 connections, memmove
+    // in the profile).
+    let verify = Box::pin(state.keys.verify(token));
+    let claims = verify.await.map_err(|_| ApiError::InvalidToken)?;
     let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
 }
@@ -190,17 +200,30 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
 }
 
+/// One access line per request, at `INFO` — except a successful health check (`GET|POST /`
+/// answering 200), at `DEBUG`: Kubernetes probes and load-balancer checks hit it every few
+/// seconds on every pod, and at load a line costs about as much CPU as the answer itself.
 fn log_access(method: &Method, path: &str, status: StatusCode, started: Instant, id: &HeaderValue) {
     // Paths are client-chosen: cap what reaches the log.
     let path = &path[..path.floor_char_boundary(256)];
-    tracing::info!(
-        method = %method,
-        path,
-        status = status.as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        request_id = id.to_str().unwrap_or(""),
-        "request"
-    );
+    macro_rules! access_line {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                method = method.as_str(),
+                path,
+                status = status.as_u16(),
+                latency_us = started.elapsed().as_micros() as u64,
+                request_id = id.to_str().unwrap_or(""),
+                "request"
+            )
+        };
+    }
+    if path == "/" && status == StatusCode::OK {
+        access_line!(tracing::Level::DEBUG);
+    } else {
+        access_line!(tracing::Level::INFO);
+    }
 }
 
 #[cfg(test)]

@@ -72,15 +72,26 @@ impl Keyring {
         token: &str,
         now: Instant,
     ) -> Result<Option<Claims>, Rejected> {
-        let accepted = std::iter::once(&*self.current)
-            .chain(self.previous.iter().filter(|(_, until)| *until > now).map(|(key, _)| &**key));
-        let mut ordered: Vec<&VersionedKey> = accepted.collect();
-        if ordered.len() > 1
-            && let Some(kid) = claimed_kid(token)
-        {
-            ordered.sort_by_key(|key| key.keys.kid() != Some(kid.as_str()));
-        }
-        for key in ordered {
+        let current: &VersionedKey = &self.current;
+        let ordered: Vec<&VersionedKey>;
+        let keys = if self.previous.is_empty() {
+            // The usual case (a secret from the environment, or no rotation within the grace
+            // period): one key, nothing to collect or order.
+            std::slice::from_ref(&current)
+        } else {
+            let accepted = std::iter::once(current).chain(
+                self.previous.iter().filter(|(_, until)| *until > now).map(|(key, _)| &**key),
+            );
+            let mut accepted: Vec<&VersionedKey> = accepted.collect();
+            if accepted.len() > 1
+                && let Some(kid) = claimed_kid(token)
+            {
+                accepted.sort_by_key(|key| key.keys.kid() != Some(kid.as_str()));
+            }
+            ordered = accepted;
+            &ordered[..]
+        };
+        for key in keys {
             match rules.verify(&key.keys, token) {
                 Ok(claims) => return Ok(Some(claims)),
                 Err(KeyMismatch::Signature) => continue,
