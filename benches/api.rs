@@ -1,0 +1,127 @@
+//! Per-operation cost, in process and without sockets: minting and verifying a token, and the
+//! dispatch function for each endpoint (plus the common client errors).
+//!
+//! `cargo bench --bench api`. The `dispatch` group runs with no log subscriber installed
+//! (tracing's macros are then nearly free); `dispatch_logged` runs the same requests with the
+//! service's real JSON log format writing to a sink, so the difference is what the access log
+//! costs per request, short of the `write` system call.
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use simple_jwt_api::{AppState, Config, dispatch, telemetry};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+const SECRET: &str = "benchmark-secret-0123456789abcdef0123456789";
+const LOGIN: &str = r#"{"email":"bench@example.com","password":"bench-password"}"#;
+
+/// The state the `server` binary builds, with the secret from the environment.
+fn state() -> Arc<AppState> {
+    let config = Config::from_lookup(|name| match name {
+        "JWT_SECRET" => Some(SECRET.to_owned()),
+        _ => None,
+    })
+    .expect("benchmark configuration");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(AppState::from_config(&config)).expect("benchmark state")
+}
+
+/// Polls `future` once: with the secret from the environment, dispatch and verification never
+/// wait for anything, so the first poll completes. Panics otherwise (that would be a bug in the
+/// hot path, worth knowing about).
+fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("expected the request to complete without waiting"),
+    }
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &'static str,
+) -> Request<Bytes> {
+    let mut builder = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Bytes::from_static(body.as_bytes())).unwrap()
+}
+
+/// The requests benchmarked, by name: the three endpoints under load, and client errors.
+fn requests(token: &str) -> Vec<(&'static str, Request<Bytes>)> {
+    let bearer = format!("Bearer {token}");
+    vec![
+        ("GET /", request("GET", "/", &[], "")),
+        ("POST /auth", request("POST", "/auth", &[("content-type", "application/json")], LOGIN)),
+        ("GET /contents", request("GET", "/contents", &[("authorization", &bearer)], "")),
+        (
+            "GET /contents bad signature (401)",
+            request(
+                "GET",
+                "/contents",
+                &[("authorization", &format!("{}x", &bearer[..bearer.len() - 1]))],
+                "",
+            ),
+        ),
+        ("POST /auth bad JSON (400)", request("POST", "/auth", &[], "{\"email\":")),
+        ("GET /missing (404)", request("GET", "/missing", &[], "")),
+    ]
+}
+
+fn run_dispatch(state: &AppState, request: &Request<Bytes>) -> Response<Bytes> {
+    // Cloning the request is part of every iteration (an adapter hands dispatch an owned one);
+    // its cost is measured on its own in `dispatch/clone request only`.
+    ready(dispatch(state, request.clone()))
+}
+
+fn token_ops(c: &mut Criterion) {
+    let state = state();
+    let token = state.keys.issue("bench@example.com").unwrap();
+    let mut group = c.benchmark_group("token");
+    group.bench_function("issue", |b| {
+        b.iter(|| state.keys.issue(black_box("bench@example.com")).unwrap())
+    });
+    group.bench_function("verify", |b| b.iter(|| ready(state.keys.verify(black_box(&token)))));
+    group.finish();
+}
+
+fn dispatch_ops(c: &mut Criterion) {
+    let state = state();
+    let token = state.keys.issue("bench@example.com").unwrap();
+    let requests = requests(&token);
+    for (name, request) in &requests {
+        let status = run_dispatch(&state, request).status();
+        let expected = name.rsplit_once('(').map_or("200", |(_, code)| &code[..3]);
+        assert_eq!(status.as_str(), expected, "{name}");
+    }
+
+    let mut group = c.benchmark_group("dispatch");
+    group.bench_function("clone request only", |b| b.iter(|| black_box(&requests[2].1).clone()));
+    for (name, request) in &requests {
+        group.bench_function(*name, |b| b.iter(|| run_dispatch(&state, black_box(request))));
+    }
+    group.finish();
+
+    let logged = telemetry::json_subscriber(telemetry::parse_filter("info").unwrap(), sink);
+    tracing::subscriber::with_default(logged, || {
+        let mut group = c.benchmark_group("dispatch_logged");
+        for (name, request) in &requests[..3] {
+            group.bench_function(*name, |b| b.iter(|| run_dispatch(&state, black_box(request))));
+        }
+        group.finish();
+    });
+}
+
+/// Where `dispatch_logged` writes: nowhere, the way `std::io::sink` does.
+fn sink() -> std::io::Sink {
+    std::io::sink()
+}
+
+criterion_group!(benches, token_ops, dispatch_ops);
+criterion_main!(benches);
