@@ -95,12 +95,7 @@ struct TokenBody<'a> {
 /// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
 async fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
     let token = bearer_token(headers)?;
-    // Boxed: `verify`'s future embeds the rare on-demand SSM re-read and is ~6 KiB. Unboxed,
-    // it made every dispatch future that size — hyper keeps one per connection and moves it
-    // on every request, whatever the endpoint (issue 6: memory at 256 connections, memmove
-    // in the profile).
-    let verify = Box::pin(state.keys.verify(token));
-    let claims = verify.await.map_err(|_| ApiError::InvalidToken)?;
+    let claims = state.keys.verify(token).await.map_err(|_| ApiError::InvalidToken)?;
     let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
 }

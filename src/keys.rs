@@ -169,6 +169,13 @@ impl KeyStore {
         if let Some(claims) = ring.verify(&self.rules, token, Instant::now())? {
             return Ok(claims);
         }
+        // Boxed: the re-read embeds the SSM call and makes a future of several KiB, which
+        // would otherwise be built (and moved) for every verification, not just this rare one.
+        Box::pin(self.verify_after_refresh(token, &ring)).await
+    }
+
+    /// The rare path of [`KeyStore::verify`]: no key in `ring` matched.
+    async fn verify_after_refresh(&self, token: &str, ring: &Keyring) -> Result<Claims, Rejected> {
         let Some(rotation) = &self.rotation else {
             return Err(Rejected);
         };
