@@ -43,7 +43,8 @@ pub fn init(log_level: &str) {
 /// Installs the JSON log subscriber for the whole process, writing to stdout through a
 /// buffer (see the module docs). Call once, first thing in `main`, and keep the guard until
 /// `main` returns: dropping it writes out what is still buffered. Lines buffered when the
-/// process is killed (SIGKILL, abort) are lost; a normal exit loses none.
+/// process is killed (SIGKILL, abort) are lost; a normal exit loses none. As with unbuffered
+/// stdout, logging waits when the log pipe is full (nothing is dropped).
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init_buffered(log_level: &str) -> FlushGuard {
     let stdout = BufferedStdout(Arc::new(Mutex::new(BufWriter::with_capacity(
