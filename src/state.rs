@@ -2,13 +2,14 @@
 //! `Arc`) by every connection or Lambda invocation. Both binaries build it the same way, with
 //! [`AppState::from_config`]: the secret comes from `JWT_SECRET` or, when that is absent, from
 //! SSM (read once per process start — per cold start on Lambda — then refreshed in the
-//! background while the process lives).
+//! background while the process lives). [`start`] is the whole start-up both `main`s share.
 
 use crate::config::{Config, SecretSource};
 use crate::keys::{KeyStore, spawn_periodic_refresh};
 use crate::secret::Strength;
 use crate::ssm::SsmParameter;
 use crate::token::TokenRules;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Per-process state. Share it as `Arc<AppState>`: cloning the `Arc` is shallow.
@@ -71,6 +72,31 @@ impl AppState {
             }
         };
         Ok(Arc::new(AppState { keys, body_limit: config.body_limit }))
+    }
+}
+
+/// What both binaries do first, in this order: read the configuration from the environment
+/// (an invalid value is printed to stderr and ends the process with exit status 2), install
+/// logging with `init_logs` (given the validated `LOG_LEVEL`; what it returns, such as a flush
+/// guard, is handed back), then build the state (a failure is logged and ends the process with
+/// status 1). `Err` is the exit code for `main` to return.
+pub async fn start<Logs>(
+    init_logs: impl FnOnce(&str) -> Logs,
+) -> Result<(Config, Arc<AppState>, Logs), ExitCode> {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("simple-jwt-api: configuration error: {err}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let logs = init_logs(&config.log_level);
+    match AppState::from_config(&config).await {
+        Ok(state) => Ok((config, state, logs)),
+        Err(err) => {
+            tracing::error!(error = %err, "start-up failed");
+            Err(ExitCode::FAILURE)
+        }
     }
 }
 

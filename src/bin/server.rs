@@ -1,24 +1,13 @@
 //! The EKS container entry point: configuration, state, and the hyper adapter.
 
-use simple_jwt_api::{AppState, Config, server, telemetry};
+use simple_jwt_api::{server, state, telemetry};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("simple-jwt-api: configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let _logs = telemetry::init_buffered(&config.log_level);
-    let state = match AppState::from_config(&config).await {
-        Ok(state) => state,
-        Err(err) => {
-            tracing::error!(error = %err, "start-up failed");
-            return ExitCode::FAILURE;
-        }
+    let (config, state, _logs) = match state::start(telemetry::init_buffered).await {
+        Ok(started) => started,
+        Err(exit_code) => return exit_code,
     };
     let listener = match tokio::net::TcpListener::bind(config.bind).await {
         Ok(listener) => listener,
