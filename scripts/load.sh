@@ -5,6 +5,7 @@
 #   scripts/load.sh                      # defaults: 5 rounds x 5 s, 1 wrk thread, 16 connections
 #   ROUNDS=9 DURATION=10 scripts/load.sh # longer, steadier
 #   SERVER_BIN=... BASELINE_BIN=... scripts/load.sh  # measure given binaries, no build
+#   SERVER_ENV="LOG_LEVEL=warn" scripts/load.sh      # extra environment for our server only
 #
 # Measures, all in one run so that ratios compare like with like on a noisy machine:
 #   1. A/B rounds: for each of our GET /, POST /auth, GET /contents, one wrk run against the
@@ -27,6 +28,7 @@ WARMUP=${WARMUP:-1}                   # seconds of unrecorded load per target be
 RSS_CONNECTIONS=${RSS_CONNECTIONS:-256}
 RSS_DURATION=${RSS_DURATION:-3}       # seconds per endpoint in the RSS phase
 STARTS=${STARTS:-20}                  # process starts timed for the start-up figure
+read -r -a server_env <<<"${SERVER_ENV:-}" # K=V words added to our server's environment
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -64,17 +66,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start NAME BINARY: starts BINARY on a free port with a clean environment; sets $port and
-# $pid. stdout goes through a FIFO to an awk counter of access lines (total, non-2xx).
+# start NAME BINARY [K=V...]: starts BINARY on a free port with a clean environment (plus
+# K=V...); sets $port and $pid. stdout goes through a FIFO to an awk counter of access lines
+# (total, non-2xx).
 start() {
     local name=$1 binary=$2
+    shift 2
     port=$("${helper[@]}" free-port)
     mkfifo "$work/$name.fifo"
     awk '/"message":"request"/ { n++; if ($0 !~ /"status":2[0-9][0-9][,}]/) bad++ }
          END { printf "%d %d\n", n, bad }' <"$work/$name.fifo" >"$work/$name.count" &
     pids+=($!)
     env -i PATH="$PATH" PORT="$port" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-        AWS_EC2_METADATA_DISABLED=true "$binary" >"$work/$name.fifo" 2>"$work/$name.err" &
+        AWS_EC2_METADATA_DISABLED=true "$@" "$binary" >"$work/$name.fifo" 2>"$work/$name.err" &
     pid=$!
     pids+=("$pid")
     if ! "${helper[@]}" wait "$port" 10; then
@@ -118,7 +122,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 1. A/B rounds --------------------------------------------------------------------------
 start baseline "$baseline_bin"
 base_pid=$pid base_port=$port
-start ours "$server_bin"
+start ours "$server_bin" "${server_env[@]}"
 ours_pid=$pid ours_port=$port
 token=$("${helper[@]}" token "$ours_port")
 
@@ -154,7 +158,7 @@ read -r ours_lines ours_bad_lines <"$work/ours.count"
 # --- 2. peak RSS under RSS_CONNECTIONS connections -------------------------------------------
 echo "RSS: fresh processes, ${RSS_DURATION}s per endpoint at $RSS_CONNECTIONS connections" >&2
 rss() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; } # kB
-start rss-ours "$server_bin"
+start rss-ours "$server_bin" "${server_env[@]}"
 token=$("${helper[@]}" token "$port")
 ours_idle_kb=$(rss "$pid" VmRSS)
 for spec in "${targets[@]}"; do
@@ -173,11 +177,13 @@ pids=()
 
 # --- 3. start-up to first 200 -----------------------------------------------------------------
 echo "start-up: $STARTS starts each" >&2
-startup() { # the helper starts BINARY with exactly this environment plus PORT
+startup() { # startup BINARY [K=V...]: the helper starts BINARY with exactly this environment
+    local binary=$1
+    shift
     "${helper[@]}" startup "$STARTS" PATH="$PATH" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-        AWS_EC2_METADATA_DISABLED=true -- "$1"
+        AWS_EC2_METADATA_DISABLED=true "$@" -- "$binary"
 }
-ours_startup=$(startup "$server_bin")
+ours_startup=$(startup "$server_bin" "${server_env[@]}")
 base_startup=$(startup "$baseline_bin")
 
 # --- 4. binary size ---------------------------------------------------------------------------
@@ -197,6 +203,9 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo |
 echo "load average (1/5/15 min): $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo "A/B: $ROUNDS rounds x ${DURATION}s per target, wrk -t$THREADS -c$CONNECTIONS, alternating order;" \
     "ratios are OUR median / BASELINE median (baseline: $((ROUNDS * 3)) runs of GET /)"
+if ((${#server_env[@]})); then
+    echo "our server's extra environment (SERVER_ENV): ${server_env[*]}"
+fi
 echo "CPU us/req: user + system CPU time of the measured server process per completed request" \
     "(all its threads; the least noisy figure on a shared machine)"
 echo
@@ -204,6 +213,15 @@ echo
 echo
 printf '| %-48s | %-22s | %-18s |\n' measure value target
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..20})"
+access_verdict() {
+    if ((ours_lines >= ours_requests && ours_bad_lines == 0)); then
+        echo "one per request: ok"
+    elif ((${#server_env[@]})); then
+        echo "(SERVER_ENV set)" # e.g. LOG_LEVEL=warn: no access lines expected
+    else
+        echo "MISS"
+    fi
+}
 verdict() { awk -v v="$1" -v max="$2" -v unit="$3" 'BEGIN { print "<= " max " " unit ": " ((v <= max) ? "ok" : "MISS") }'; }
 printf '| %-48s | %-22s | %-18s |\n' \
     "peak RSS, ours, $RSS_CONNECTIONS conns (idle $(mib "$ours_idle_kb"))" "$(mib "$ours_peak_kb")" \
@@ -214,7 +232,7 @@ printf '| %-48s | %-22s | %-18s |\n' \
     "stripped release server binary" "$(awk -v b="$size" 'BEGIN { printf "%.2f MiB", b / 1048576 }')" \
     "$(verdict "$(awk -v b="$size" 'BEGIN { print b / 1048576 }')" 8 MiB)" \
     "access-log lines, ours (/auth + /contents requests)" "$ours_lines ($ours_requests)" \
-    "$( ((ours_lines >= ours_requests && ours_bad_lines == 0)) && echo "one per request: ok" || echo "MISS")"
+    "$(access_verdict)"
 echo
 echo "start-up detail: ours $ours_startup; baseline $base_startup"
 echo "RSS-phase runs ($RSS_CONNECTIONS conns):"
