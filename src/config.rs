@@ -109,19 +109,12 @@ pub struct Config {
 
 /// A configuration value that could not be used. The message names the variable and never
 /// contains the secret.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
 pub struct ConfigError {
     variable: &'static str,
     problem: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.variable, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn new(variable: &'static str, problem: impl Into<String>) -> Self {

@@ -15,32 +15,22 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 /// Why a secret was refused. Messages never contain the secret itself.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     /// The value is empty.
+    #[error("the JWT secret is empty")]
     Empty,
     /// The value is shorter than [`MIN_SECRET_BYTES`] and weak secrets were not allowed.
+    #[error(
+        "the JWT secret is {len} bytes; HS256 needs at least {MIN_SECRET_BYTES} (RFC 7518 \
+         section 3.2). Generate one with `openssl rand -base64 48`, or set \
+         JWT_ALLOW_WEAK_SECRET=true to keep using a short secret"
+    )]
     TooShort {
         /// The length that was given, in bytes.
         len: usize,
     },
 }
-
-impl fmt::Display for SecretError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretError::Empty => write!(f, "the JWT secret is empty"),
-            SecretError::TooShort { len } => write!(
-                f,
-                "the JWT secret is {len} bytes; HS256 needs at least {MIN_SECRET_BYTES} \
-                 (RFC 7518 section 3.2). Generate one with `openssl rand -base64 48`, or set \
-                 JWT_ALLOW_WEAK_SECRET=true to keep using a short secret"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SecretError {}
 
 /// Whether a secret shorter than [`MIN_SECRET_BYTES`] was accepted because weak secrets are
 /// allowed; the caller logs a warning for it.

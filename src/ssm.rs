@@ -12,7 +12,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
-use std::fmt;
 use std::time::Duration;
 
 /// TCP connect timeout to the SSM endpoint.
@@ -44,11 +43,20 @@ pub struct FetchedSecret {
 }
 
 /// Why the secret could not be read. Never contains the secret.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// No region is configured.
+    #[error(
+        "no AWS region configured for reading the JWT secret from SSM: set AWS_REGION (or set \
+         JWT_SECRET to skip SSM)"
+    )]
     NoRegion,
     /// The parameter does not exist in this region.
+    #[error(
+        "SSM parameter {name:?} not found in region {region}: create it with `aws ssm \
+         put-parameter --type SecureString --name {name} --value ...`, or point \
+         JWT_SECRET_PARAMETER at the right name"
+    )]
     NotFound {
         /// Parameter name or ARN.
         name: String,
@@ -56,6 +64,10 @@ pub enum FetchError {
         region: String,
     },
     /// The caller may not read (or decrypt) the parameter.
+    #[error(
+        "access denied reading SSM parameter {name:?}: the role needs ssm:GetParameter on it \
+         (and kms:Decrypt for a customer-managed key) ({detail})"
+    )]
     AccessDenied {
         /// Parameter name or ARN.
         name: String,
@@ -63,6 +75,7 @@ pub enum FetchError {
         detail: String,
     },
     /// The endpoint could not be reached or did not answer in time.
+    #[error("could not read SSM parameter {name:?} within {}s: {detail}", STARTUP_BOUND.as_secs())]
     Unreachable {
         /// Parameter name or ARN.
         name: String,
@@ -70,6 +83,7 @@ pub enum FetchError {
         detail: String,
     },
     /// Any other service error.
+    #[error("reading SSM parameter {name:?} failed: {detail}")]
     Service {
         /// Parameter name or ARN.
         name: String,
@@ -77,6 +91,7 @@ pub enum FetchError {
         detail: String,
     },
     /// The parameter has no value, or its value fails the secret policy.
+    #[error("SSM parameter {name:?} is not a usable secret: {detail}")]
     Policy {
         /// Parameter name or ARN.
         name: String,
@@ -84,42 +99,6 @@ pub enum FetchError {
         detail: String,
     },
 }
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::NoRegion => write!(
-                f,
-                "no AWS region configured for reading the JWT secret from SSM: set AWS_REGION \
-                 (or set JWT_SECRET to skip SSM)"
-            ),
-            FetchError::NotFound { name, region } => write!(
-                f,
-                "SSM parameter {name:?} not found in region {region}: create it with \
-                 `aws ssm put-parameter --type SecureString --name {name} --value ...`, or point \
-                 JWT_SECRET_PARAMETER at the right name"
-            ),
-            FetchError::AccessDenied { name, detail } => write!(
-                f,
-                "access denied reading SSM parameter {name:?}: the role needs ssm:GetParameter \
-                 on it (and kms:Decrypt for a customer-managed key) ({detail})"
-            ),
-            FetchError::Unreachable { name, detail } => write!(
-                f,
-                "could not read SSM parameter {name:?} within {}s: {detail}",
-                STARTUP_BOUND.as_secs()
-            ),
-            FetchError::Service { name, detail } => {
-                write!(f, "reading SSM parameter {name:?} failed: {detail}")
-            }
-            FetchError::Policy { name, detail } => {
-                write!(f, "SSM parameter {name:?} is not a usable secret: {detail}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 /// The SDK's HTTPS client: hyper + rustls with the `ring` provider, trusting the system's CA
 /// roots (`/etc/ssl/certs` — the container image ships them).

@@ -22,16 +22,12 @@ pub struct AppState {
 }
 
 /// Why the state could not be built at start-up. The message never contains the secret.
-#[derive(Debug)]
-pub struct StartupError(String);
-
-impl std::fmt::Display for StartupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The secret could not be read from SSM.
+    #[error(transparent)]
+    Ssm(#[from] crate::ssm::FetchError),
 }
-
-impl std::error::Error for StartupError {}
 
 impl AppState {
     /// Builds the state from the configuration: obtains the secret (from the environment, or
@@ -46,9 +42,8 @@ impl AppState {
             }
             SecretSource::Ssm { parameter, refresh, grace } => {
                 let started = std::time::Instant::now();
-                let fail = |err: crate::ssm::FetchError| StartupError(err.to_string());
-                let ssm = SsmParameter::connect(parameter.clone()).await.map_err(fail)?;
-                let first = ssm.fetch(config.allow_weak_secret).await.map_err(fail)?;
+                let ssm = SsmParameter::connect(parameter.clone()).await?;
+                let first = ssm.fetch(config.allow_weak_secret).await?;
                 warn_if_weak(first.strength);
                 tracing::info!(
                     parameter = ssm.name(),

@@ -40,16 +40,9 @@ pub enum KeyMismatch {
 }
 
 /// Signing could not produce a token (not expected with HMAC keys; reported as a 500).
-#[derive(Debug)]
-pub struct SigningFailed(jsonwebtoken::errors::Error);
-
-impl std::fmt::Display for SigningFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "signing the token failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for SigningFailed {}
+#[derive(Debug, thiserror::Error)]
+#[error("signing the token failed: {0}")]
+pub struct SigningFailed(#[source] jsonwebtoken::errors::Error);
 
 /// The signing and verifying keys derived from one secret, plus the header issued tokens
 /// carry (with `kid` set when the secret has a version). Built once per secret.

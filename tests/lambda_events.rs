@@ -17,7 +17,7 @@ use common::cases::run_case_table;
 use fixtures::{FIXTURES, Fixture, NOT_EVENTS, PLACEHOLDER, SeenBody, Source};
 use http::{HeaderMap, Request, Response};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, RequestExt};
+use lambda_http::{Body, IntoResponse, RequestExt};
 use serde_json::json;
 use simple_jwt_api::{AppState, Config, lambda};
 use std::sync::Arc;
@@ -37,11 +37,12 @@ fn parse(event: &str) -> lambda_http::Request {
         .unwrap_or_else(|err| panic!("lambda_http rejects the event ({err}):\n{event}"))
 }
 
-/// Runs one request through the adapter. Its response body must be text (every response is
-/// JSON), which is then returned as bytes.
+/// Runs one request through the adapter and lambda_http's own response conversion (what the
+/// runtime does before serialising the response event). Its body must come out as text
+/// (every response is JSON), which is then returned as bytes.
 async fn invoke(state: &AppState, request: lambda_http::Request) -> Response<Bytes> {
     let Ok(response) = lambda::handle(state, request).await;
-    response.map(|body| match body {
+    response.into_response().await.map(|body| match body {
         Body::Text(text) => Bytes::from(text),
         other => panic!("a JSON response body must be text, got {other:?}"),
     })
