@@ -34,7 +34,7 @@ impl ServerProcess {
     /// Like [`ServerProcess::start`], but returns the exit status and output if the process
     /// exits before listening (for start-up failure tests).
     pub fn try_start(env: &[(String, String)]) -> Result<ServerProcess, (ExitStatus, Vec<String>)> {
-        Self::try_start_command(Command::new(env!("CARGO_BIN_EXE_server")), env)
+        Self::try_start_command(Command::new(crate::binary("server")), env)
     }
 
     /// Starts `command` (a server binary, possibly wrapped, e.g. in `chroot`) the same way:

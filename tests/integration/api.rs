@@ -1,11 +1,9 @@
 //! The API contract over real TCP against the real `server` binary.
 
-mod common;
-
-use common::TEST_SECRET;
-use common::cases::run_case_table;
-use common::client::{json, request, send};
-use common::server::{ServerProcess, env_with_secret, run_to_exit};
+use support::TEST_SECRET;
+use support::cases::run_case_table;
+use support::client::{json, request, send};
+use support::server::{ServerProcess, env_with_secret, run_to_exit};
 
 /// The whole conformance table passes against the hyper server adapter.
 #[tokio::test]

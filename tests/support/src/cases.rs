@@ -2,7 +2,7 @@
 //! runs unchanged against each adapter (the hyper server, and the Lambda adapter). An adapter
 //! passes if [`run_case_table`] returns; it reports every failing case at once.
 
-use super::TEST_SECRET;
+use crate::TEST_SECRET;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

@@ -1,17 +1,13 @@
-//! `openapi.yaml` is kept honest: schemathesis (property-based API testing, pinned in a cached
-//! virtualenv) generates requests from the spec and sends them to the real `server` binary
+//! `openapi.yaml` is kept honest: schemathesis (property-based API testing, pinned in
+//! `scripts/versions.env`, in a cached virtualenv) generates requests from the spec and sends them to the real `server` binary
 //! with every check on.
 
-mod common;
-
-use common::TEST_SECRET;
-use common::client::{json, request, send};
-use common::server::{ServerProcess, env_with_secret};
 use std::path::Path;
 use std::process::Command;
+use support::TEST_SECRET;
+use support::client::{json, request, send};
+use support::server::{ServerProcess, env_with_secret};
 
-/// The schemathesis release these runs were verified with.
-const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Generated cases per operation and phase: enough to explore bodies and headers, small
 /// enough for CI (about 10 s per run on 2 cores).
 const MAX_EXAMPLES: &str = "100";
@@ -19,7 +15,10 @@ const MAX_EXAMPLES: &str = "100";
 /// Runs `schemathesis run openapi.yaml` against `server` with `--checks all` and `extra`
 /// arguments; fails the test on any failure or error and returns `(generated, passed)`.
 fn schemathesis(server: &ServerProcess, label: &str, extra: &[&str]) -> (u64, u64) {
-    let bin = common::tools::venv("schemathesis", &[SCHEMATHESIS]);
+    let bin = support::tools::venv(
+        "schemathesis",
+        &[support::tools::requirement("schemathesis", "SCHEMATHESIS")],
+    );
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
     // Its example database (.hypothesis/) and reports go to a scratch directory.
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis");

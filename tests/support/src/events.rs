@@ -1,8 +1,7 @@
 //! Lambda events built from plain `http::Request`s the way each AWS source builds them, so
 //! the conformance table can be sent to the Lambda adapter as events; and the reverse for
-//! responses: an invocation's response JSON back into an `http::Response`. Shared by
-//! `tests/lambda_events.rs` and `tests/lambda_watch.rs` (included with `#[path]`).
-#![allow(dead_code)]
+//! responses: an invocation's response JSON back into an `http::Response`. Used by the
+//! in-process event tests and the cargo-lambda end-to-end test.
 
 use crate::fixtures::Source;
 use base64::Engine;
@@ -97,7 +96,7 @@ fn last_values(map: &Map<String, Value>) -> Map<String, Value> {
 /// `requestContext.path` with it. Single-valued headers appear in `headers` and
 /// `multiValueHeaders`, repeated ones in `multiValueHeaders` only (see
 /// `rest_v1_duplicate_headers_keep_the_last_value` in
-/// `tests/lambda_events.rs`).
+/// `tests/integration/lambda_events.rs`).
 fn rest_v1_event(request: Request<Bytes>) -> Value {
     let method = request.method().as_str().to_owned();
     let (path, query) = path_and_query(&request);

@@ -1,14 +1,15 @@
-//! The secret from SSM Parameter Store, against a real SSM API (moto's server) and the real
-//! AWS SDK inside the real `server` binary: start-up, rotation across a fleet, and failures.
+//! The secret from SSM Parameter Store, against a real SSM API (moto's server, one for the
+//! whole binary; each test uses parameter names of its own) and the real AWS SDK inside the
+//! real `server` binary: start-up, rotation across a fleet, and failures. The rotation rules
+//! themselves (grace, on-demand refresh, single flight) are unit-tested with injected time in
+//! `src/keys.rs`; here they are proved end to end, with short periods.
 
-mod common;
-
-use common::client::{json, request, send};
-use common::moto::{ACCOUNT, Moto, REGION, free_port, put_secret, sdk_env};
-use common::server::{ServerProcess, run_to_exit};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::client::{json, request, send};
+use support::moto::{ACCOUNT, Moto, REGION, free_port, put_secret, sdk_env};
+use support::server::{ServerProcess, run_to_exit};
 
 const SECRET_V1: &str = "first-secret-from-ssm-0123456789abcdef";
 const SECRET_V2: &str = "second-secret-from-ssm-0123456789abcdef";
@@ -49,8 +50,8 @@ fn kid_if_signed_with(token: &str, secret: &str) -> Option<String> {
 /// (process start to first 200).
 #[tokio::test]
 async fn secret_read_from_secure_string() {
-    let moto = Moto::start().await;
-    put_secret(&moto.client().await, "/simple-jwt-api/secret", SECRET_V1).await;
+    let moto = Moto::shared();
+    put_secret(&moto.client(), "/simple-jwt-api/secret", SECRET_V1).await;
     let started = Instant::now();
     let server = ServerProcess::start(&env(&moto, "/simple-jwt-api/secret", &[]));
     assert_eq!(send(server.address, request("GET", "/", "")).await.status(), 200);
@@ -65,8 +66,8 @@ async fn secret_read_from_secure_string() {
 /// The parameter can be named by its full ARN.
 #[tokio::test]
 async fn parameter_by_arn() {
-    let moto = Moto::start().await;
-    put_secret(&moto.client().await, "/simple-jwt-api/by-arn", SECRET_V1).await;
+    let moto = Moto::shared();
+    put_secret(&moto.client(), "/simple-jwt-api/by-arn", SECRET_V1).await;
     let arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/simple-jwt-api/by-arn");
     let server = ServerProcess::start(&env(&moto, &arn, &[]));
     let token = issue(server.address).await;
@@ -80,14 +81,14 @@ async fn parameter_by_arn() {
 /// elsewhere with the new secret verifies too.
 #[tokio::test]
 async fn rotation_across_a_fleet() {
-    let moto = Moto::start().await;
-    let ssm = moto.client().await;
+    let moto = Moto::shared();
+    let ssm = moto.client();
     let name = "/simple-jwt-api/rotating";
     put_secret(&ssm, name, SECRET_V1).await;
     let refreshing = ServerProcess::start(&env(
         &moto,
         name,
-        &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "6")],
+        &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "4")],
     ));
     let lagging = ServerProcess::start(&env(&moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
     let old_token = issue(refreshing.address).await;
@@ -103,6 +104,8 @@ async fn rotation_across_a_fleet() {
         assert!(rotated_at.elapsed() < Duration::from_secs(5), "new secret not used within 5 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The pod rotated at or before this moment, so its grace period ends at most 4 s later.
+    let seen_at = Instant::now();
     eprintln!("new secret in use after {:?}", rotated_at.elapsed());
     assert_eq!(kid_if_signed_with(&new_token, SECRET_V2).as_deref(), Some("2"));
     assert_eq!(contents_status(refreshing.address, &new_token).await, 200);
@@ -113,15 +116,15 @@ async fn rotation_across_a_fleet() {
     let after = issue(lagging.address).await;
     assert_eq!(kid_if_signed_with(&after, SECRET_V2).as_deref(), Some("2"));
 
-    let elsewhere = common::cases::sign(
+    let elsewhere = support::cases::sign(
         &jsonwebtoken::Header::new(Algorithm::HS256),
-        &serde_json::json!({"email": "e@x.y", "exp": common::cases::now() + 60, "nbf": common::cases::now()}),
+        &serde_json::json!({"email": "e@x.y", "exp": support::cases::now() + 60, "nbf": support::cases::now()}),
         SECRET_V2.as_bytes(),
     );
     assert_eq!(contents_status(refreshing.address, &elsewhere).await, 200);
 
     // Once the grace period has passed, the old secret no longer verifies.
-    tokio::time::sleep(Duration::from_secs(7).saturating_sub(rotated_at.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(seen_at.elapsed())).await;
     assert_eq!(contents_status(refreshing.address, &old_token).await, 401);
     assert_eq!(contents_status(refreshing.address, &new_token).await, 200);
     assert!(refreshing.logs().iter().any(|l| l.contains("JWT secret rotated")));
@@ -133,8 +136,8 @@ async fn rotation_across_a_fleet() {
 /// With `JWT_SECRET_GRACE_SECONDS=0` a rotation revokes the old secret's tokens at once.
 #[tokio::test]
 async fn zero_grace_revokes_at_once() {
-    let moto = Moto::start().await;
-    let ssm = moto.client().await;
+    let moto = Moto::shared();
+    let ssm = moto.client();
     let name = "/simple-jwt-api/revoke";
     put_secret(&ssm, name, SECRET_V1).await;
     let server = ServerProcess::start(&env(
@@ -153,19 +156,21 @@ async fn zero_grace_revokes_at_once() {
 }
 
 /// When SSM becomes unreachable, refreshes fail with a warning and every request keeps
-/// succeeding with the last good secret.
-#[tokio::test]
+/// succeeding with the last good secret. The server reaches moto through a loopback relay,
+/// which the test cuts (the shared moto stays up for the other tests). Multi-threaded: the
+/// relay must run while the test thread waits for the server to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssm_down_at_refresh_keeps_serving() {
-    let mut moto = Moto::start().await;
-    put_secret(&moto.client().await, "/simple-jwt-api/down", SECRET_V1).await;
-    let server = ServerProcess::start(&env(
-        &moto,
-        "/simple-jwt-api/down",
-        &[("JWT_SECRET_REFRESH_SECONDS", "1")],
-    ));
+    let moto = Moto::shared();
+    put_secret(&moto.client(), "/simple-jwt-api/down", SECRET_V1).await;
+    let relay = Relay::start(moto.address).await;
+    let mut env = sdk_env(&format!("http://{}", relay.address));
+    env.push(("JWT_SECRET_PARAMETER".into(), "/simple-jwt-api/down".into()));
+    env.push(("JWT_SECRET_REFRESH_SECONDS".into(), "1".into()));
+    let server = ServerProcess::start(&env);
     let token = issue(server.address).await;
-    moto.stop();
-    let until = Instant::now() + Duration::from_secs(4);
+    drop(relay);
+    let until = Instant::now() + Duration::from_millis(2500);
     let mut requests = 0;
     while Instant::now() < until {
         assert_eq!(contents_status(server.address, &token).await, 200);
@@ -173,9 +178,47 @@ async fn ssm_down_at_refresh_keeps_serving() {
         requests += 2;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let logs = server.logs();
-    assert!(logs.iter().any(|l| l.contains("keeping the last good one")), "{logs:?}");
+    // A refresh fails only after the SDK's attempts time out; wait for its warning.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.logs().iter().any(|l| l.contains("keeping the last good one")) {
+        assert!(Instant::now() < deadline, "no refresh warning: {:?}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(contents_status(server.address, &token).await, 200);
     eprintln!("{requests} requests succeeded while SSM was down");
+}
+
+/// A TCP relay on a loopback port to `target`; dropping it closes the listener and every
+/// relayed connection, so the far side looks down.
+struct Relay {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { address, task }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops the listener and the JoinSet, which aborts every
+        // relayed connection.
+        self.task.abort();
+    }
 }
 
 fn assert_fails_fast(env: &[(String, String)], expected: &[&str], bound: Duration) {
@@ -193,7 +236,7 @@ fn assert_fails_fast(env: &[(String, String)], expected: &[&str], bound: Duratio
 /// A missing parameter stops start-up at once with a message that names it.
 #[tokio::test]
 async fn missing_parameter_exits_clearly() {
-    let moto = Moto::start().await;
+    let moto = Moto::shared();
     assert_fails_fast(
         &env(&moto, "/does/not/exist", &[]),
         &["/does/not/exist", "not found"],
@@ -204,8 +247,8 @@ async fn missing_parameter_exits_clearly() {
 /// A parameter whose value is too short for HS256 is refused like an env secret would be.
 #[tokio::test]
 async fn weak_parameter_is_refused() {
-    let moto = Moto::start().await;
-    put_secret(&moto.client().await, "/simple-jwt-api/weak", "short").await;
+    let moto = Moto::shared();
+    put_secret(&moto.client(), "/simple-jwt-api/weak", "short").await;
     assert_fails_fast(
         &env(&moto, "/simple-jwt-api/weak", &[]),
         &["at least 32"],
@@ -246,7 +289,7 @@ fn no_region_exits_clearly() {
 /// No credentials anywhere in the chain: a clear message, fast.
 #[tokio::test]
 async fn no_credentials_exits_clearly() {
-    let moto = Moto::start().await;
+    let moto = Moto::shared();
     let env: Vec<(String, String)> = env(&moto, "/simple-jwt-api/x", &[])
         .into_iter()
         .filter(|(k, _)| {

@@ -1,9 +1,7 @@
 //! The Lambda event fixtures in `tests/data/` and the HTTP result each must produce, shared by
-//! the in-process event tests (`tests/lambda_events.rs`) and the cargo-lambda end-to-end test
-//! (`tests/lambda_watch.rs`). Included in both with `#[path]`; each uses a different subset.
-#![allow(dead_code)]
-
-use crate::common::TEST_SECRET;
+//! the in-process event tests (`tests/integration/lambda_events.rs`) and the cargo-lambda
+//! end-to-end test (`tests/external/lambda_watch.rs`).
+use crate::TEST_SECRET;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -186,7 +184,7 @@ pub const NOT_EVENTS: &[&str] = &["pyjwt_token.json"];
 
 /// `tests/data/`.
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("data")
+    crate::repo_root().join("tests").join("data")
 }
 
 /// Checks a fixture's response: status, `application/json`, the expected body, and the

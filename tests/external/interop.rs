@@ -1,19 +1,17 @@
 //! Tokens interoperate both ways with PyJWT, an independent HS256 implementation, using the
 //! same secret bytes.
 
-mod common;
-
-use common::TEST_SECRET;
-use common::client::{json, request, send};
-use common::server::{ServerProcess, env_with_secret};
 use std::process::Command;
+use support::TEST_SECRET;
+use support::client::{json, request, send};
+use support::server::{ServerProcess, env_with_secret};
 
 /// A token minted by PyJWT (checked in, with its secret; it carries extra `iat`/`iss` claims)
 /// verifies here, and `/contents` returns exactly its email/exp/nbf.
 #[tokio::test]
 async fn pyjwt_token_verifies_here() {
     let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("data/pyjwt_token.json")).unwrap();
+        serde_json::from_str(include_str!("../data/pyjwt_token.json")).unwrap();
     let server = ServerProcess::start(&env_with_secret(fixture["secret"].as_str().unwrap()));
     let contents = http::Request::builder()
         .uri("/contents")
@@ -29,7 +27,7 @@ async fn pyjwt_token_verifies_here() {
 /// PyJWT sees the expected header and exactly the three claims.
 #[tokio::test]
 async fn our_token_verifies_in_pyjwt() {
-    let python = common::tools::pyjwt_python();
+    let python = support::tools::pyjwt_python();
     let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
     let response =
         send(server.address, request("POST", "/auth", r#"{"email":"py@b.c","password":"x"}"#))
@@ -50,7 +48,7 @@ print(json.dumps({"header": jwt.get_unverified_header(token), "claims": claims})
     assert_eq!(claims["email"], "py@b.c");
 
     // And PyJWT rejects it under a different secret: the check above is a real verification.
-    let output = Command::new(common::tools::pyjwt_python())
+    let output = Command::new(support::tools::pyjwt_python())
         .args(["-c", script, &token, "a-different-secret-0123456789abcdef"])
         .output()
         .unwrap();

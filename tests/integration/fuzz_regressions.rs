@@ -1,12 +1,10 @@
 //! Regression tests for what fuzzing (`scripts/fuzz.sh`) found, one per finding, replaying
 //! the crashing input against the real `server` binary.
 
-mod common;
-
-use common::TEST_SECRET;
-use common::client::send;
-use common::server::{ServerProcess, env_with_secret};
 use jsonwebtoken::{Algorithm, EncodingKey};
+use support::TEST_SECRET;
+use support::client::send;
+use support::server::{ServerProcess, env_with_secret};
 
 /// A compact token over raw `header` and `payload` bytes (which need not be UTF-8), with a
 /// valid HS256 signature under the test secret.

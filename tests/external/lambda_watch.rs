@@ -3,18 +3,7 @@
 //! Function URL front on a free loopback port. The conformance table goes through the front
 //! over HTTP, and every event fixture goes through `cargo lambda invoke --data-file`.
 
-mod common;
-#[path = "lambda/events.rs"]
-mod events;
-#[path = "lambda/fixtures.rs"]
-mod fixtures;
-
 use bytes::Bytes;
-use common::TEST_SECRET;
-use common::cases::run_case_table;
-use common::client::send_with_prefix;
-use common::tools;
-use fixtures::{FIXTURES, Fixture, PLACEHOLDER, Source};
 use http::{Request, Response};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -24,9 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use support::TEST_SECRET;
+use support::cases::run_case_table;
+use support::client::send_with_prefix;
+use support::fixtures::{FIXTURES, Fixture, PLACEHOLDER, Source};
+use support::tools;
 
 /// cargo-lambda and the zig toolchain its pip package requires, as verified.
-const CARGO_LAMBDA: &[&str] = &["cargo-lambda==1.9.2", "ziglang==0.17.0"];
+fn cargo_lambda() -> [String; 2] {
+    [tools::requirement("cargo-lambda", "CARGO_LAMBDA"), tools::requirement("ziglang", "ZIGLANG")]
+}
 /// Where `cargo lambda watch` serves the function named after the `lambda` binary.
 const PREFIX: &str = "/lambda-url/lambda";
 /// Bound on start-up. The function is prebuilt, so it answers within seconds (watch itself
@@ -52,7 +48,7 @@ impl Watch {
     /// waits until the function answers `GET /`.
     async fn start() -> Watch {
         let started = Instant::now();
-        let venv_bin = tools::venv("lambda", CARGO_LAMBDA);
+        let venv_bin = tools::venv("lambda", &cargo_lambda());
         eprintln!("cargo-lambda ready after {:?}", started.elapsed());
         let path = std::env::join_paths(
             std::iter::once(venv_bin)
@@ -253,13 +249,11 @@ async fn try_get(address: SocketAddr, path: &str) -> std::io::Result<http::Respo
 /// body (cargo-lambda 1.9.2 answers it with its own 500; Function URLs base64-encode it) and
 /// a repeated header (cargo-lambda forwards only the first value; Function URLs join the
 /// values with commas).
-#[tokio::test]
-async fn watch_passes_the_case_table() {
-    let watch = Watch::start().await;
+async fn case_table_through_watch(watch: &Watch) {
     let started = Instant::now();
     let table = tokio::time::timeout(
         Duration::from_secs(120),
-        run_case_table(|request| send_through_watch(&watch, request)),
+        run_case_table(|request| send_through_watch(watch, request)),
     )
     .await;
     assert!(table.is_ok(), "the case table timed out; watch output:\n{}", watch.logs());
@@ -277,8 +271,8 @@ async fn send_through_watch(watch: &Watch, request: Request<Bytes>) -> Response<
     if std::str::from_utf8(request.body()).is_ok() && !repeated_header {
         return send_with_prefix(watch.address, PREFIX, request).await;
     }
-    let event = events::event(Source::FunctionUrl, request);
-    events::response(&watch.invoke_event("case.json", &event.to_string()))
+    let event = support::events::event(Source::FunctionUrl, request);
+    support::events::response(&watch.invoke_event("case.json", &event.to_string()))
 }
 
 /// Every event fixture sent with `cargo lambda invoke` gets its expected response, in the
@@ -286,12 +280,10 @@ async fn send_through_watch(watch: &Watch, request: Request<Bytes>) -> Response<
 /// URL: `headers` and `cookies`; ALB: both maps and `statusDescription`), with a text body.
 /// Client errors (400, 415, 401 for the unreplaced `{{TOKEN}}`) are responses, so invoke
 /// exits 0; a payload that is no HTTP event is an invocation error and exits non-zero.
-#[tokio::test]
-async fn invoke_answers_every_fixture() {
-    let watch = Watch::start().await;
+fn every_fixture_through_invoke(watch: &Watch) {
     let started = Instant::now();
     let login = FIXTURES.iter().find(|f| f.file == "apigw_rest_v1_stage.json").unwrap();
-    let response = invoked(&watch, login, None);
+    let response = invoked(watch, login, None);
     let mut invocations = 1;
     let token = serde_json::from_slice::<Value>(response.body()).unwrap()["token"]
         .as_str()
@@ -300,17 +292,17 @@ async fn invoke_answers_every_fixture() {
 
     let mut failures = Vec::new();
     for fixture in FIXTURES {
-        let response = invoked(&watch, fixture, Some(&token));
+        let response = invoked(watch, fixture, Some(&token));
         invocations += 1;
         let headers = response.headers();
         let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
         if let Err(problem) =
-            fixtures::check(fixture, response.status().as_u16(), header, response.body())
+            support::fixtures::check(fixture, response.status().as_u16(), header, response.body())
         {
             failures.push(format!("{}: {problem}", fixture.file));
         }
         if fixture.needs_token() {
-            let response = invoked(&watch, fixture, None);
+            let response = invoked(watch, fixture, None);
             invocations += 1;
             let challenge = response.headers().get("www-authenticate");
             if response.status() != 401
@@ -337,7 +329,7 @@ fn invoked(watch: &Watch, fixture: &Fixture, token: Option<&str>) -> Response<By
         Some(token) if fixture.needs_token() => {
             watch.invoke_event(fixture.file, &fixture.with_token(token))
         }
-        _ => watch.invoke_file(&fixtures::data_dir().join(fixture.file)),
+        _ => watch.invoke_file(&support::fixtures::data_dir().join(fixture.file)),
     };
     let shape_ok = match fixture.source {
         Source::RestV1 => {
@@ -356,5 +348,16 @@ fn invoked(watch: &Watch, fixture: &Fixture, token: Option<&str>) -> Response<By
     };
     assert!(shape_ok, "{}: not a {:?} response: {response}", fixture.file, fixture.source);
     assert_eq!(response["isBase64Encoded"], false, "{}: body must be text", fixture.file);
-    events::response(&response)
+    support::events::response(&response)
+}
+
+/// cargo-lambda end to end, with one `cargo lambda watch` for both checks (it is the slowest
+/// tool to start): the conformance table through watch's Function URL front
+/// ([`case_table_through_watch`]), then every fixture with `cargo lambda invoke`
+/// ([`every_fixture_through_invoke`]).
+#[tokio::test]
+async fn cargo_lambda_end_to_end() {
+    let watch = Watch::start().await;
+    case_table_through_watch(&watch).await;
+    every_fixture_through_invoke(&watch);
 }

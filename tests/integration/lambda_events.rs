@@ -5,22 +5,16 @@
 //! `.cargo/config.toml` sets `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for every process cargo
 //! starts, as `template.yaml` does for the deployed function.
 
-mod common;
-#[path = "lambda/events.rs"]
-mod events;
-#[path = "lambda/fixtures.rs"]
-mod fixtures;
-
 use bytes::Bytes;
-use common::TEST_SECRET;
-use common::cases::run_case_table;
-use fixtures::{FIXTURES, Fixture, NOT_EVENTS, PLACEHOLDER, SeenBody, Source};
 use http::{HeaderMap, Request, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, RequestExt};
 use serde_json::json;
 use simple_jwt_api::{AppState, Config, lambda};
 use std::sync::Arc;
+use support::TEST_SECRET;
+use support::cases::run_case_table;
+use support::fixtures::{FIXTURES, Fixture, NOT_EVENTS, PLACEHOLDER, SeenBody, Source};
 
 const STAGE_VARIABLE: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
 
@@ -64,7 +58,7 @@ fn assert_stage_variable_is_set() {
 /// new fixture cannot be left untested.
 #[test]
 fn every_fixture_is_in_the_table() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(fixtures::data_dir())
+    let mut on_disk: Vec<String> = std::fs::read_dir(support::fixtures::data_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .filter(|name| name.ends_with(".json") && !NOT_EVENTS.contains(&name.as_str()))
@@ -86,7 +80,7 @@ async fn every_fixture_gets_its_response() {
     let state = state().await;
     let login = FIXTURES.iter().find(|f| f.file == "apigw_rest_v1_stage.json").unwrap();
     let response = invoke(&state, parse(&login.raw())).await;
-    let token = common::client::json(&response)["token"].as_str().unwrap().to_owned();
+    let token = support::client::json(&response)["token"].as_str().unwrap().to_owned();
 
     let mut failures = Vec::new();
     for fixture in FIXTURES {
@@ -96,7 +90,7 @@ async fn every_fixture_gets_its_response() {
             continue;
         }
         let response = invoke(&state, request).await;
-        let result = fixtures::check(
+        let result = support::fixtures::check(
             fixture,
             response.status().as_u16(),
             header(response.headers()),
@@ -163,7 +157,7 @@ async fn placeholder_token_is_rejected() {
 #[test]
 fn rest_stage_needs_the_variable() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "rest_stage_without_variable", "--ignored", "--nocapture"])
+        .args(["--exact", "lambda_events::rest_stage_without_variable", "--ignored", "--nocapture"])
         .env_remove(STAGE_VARIABLE)
         .output()
         .unwrap();
@@ -233,7 +227,7 @@ fn rest_v1_duplicate_headers_keep_the_last_value() {
         .header("authorization", "Bearer second")
         .body(Bytes::new())
         .unwrap();
-    let mut event = events::event(Source::RestV1, request);
+    let mut event = support::events::event(Source::RestV1, request);
     event["headers"]["authorization"] = json!("Bearer second");
     let request = parse(&event.to_string());
     let values: Vec<_> = request.headers().get_all("authorization").iter().collect();
@@ -243,7 +237,7 @@ fn rest_v1_duplicate_headers_keep_the_last_value() {
 /// Sends a case-table request through an event of `source`: request -> event JSON ->
 /// lambda_http's deserializer -> adapter.
 async fn invoke_as(state: &AppState, source: Source, request: Request<Bytes>) -> Response<Bytes> {
-    let event = events::event(source, request);
+    let event = support::events::event(source, request);
     let request = parse(&event.to_string());
     assert_eq!(source_of(&request), Ok(source), "{event}");
     invoke(state, request).await
