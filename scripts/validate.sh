@@ -166,7 +166,7 @@ sam_validate() {
 }
 
 cargo_deny() {
-    "$cargo_deny" --locked check licenses bans sources
+    "$cargo_deny" --locked check --hide-inclusion-graph licenses bans sources
     cat >&2 <<'EOF'
 
   ##########################################################################################
