@@ -169,11 +169,12 @@ cargo_deny() {
     "$cargo_deny" --locked check --hide-inclusion-graph licenses bans sources
     cat >&2 <<'EOF'
 
-  ##########################################################################################
-  #  NOT CHECKED HERE: cargo deny advisories. The RustSec advisory database is fetched from  #
-  #  GitHub, which this machine cannot reach. The pipeline's build stage (buildspec.yml)     #
-  #  runs the full `cargo deny check`, advisories included, and fails the build on one.      #
-  ##########################################################################################
+  ########################################################################################
+  #  NOT CHECKED HERE: cargo deny advisories. The RustSec advisory database is fetched   #
+  #  from GitHub, which this machine cannot reach. The pipeline's build stage            #
+  #  (buildspec.yml) runs the full `cargo deny check`, advisories included, and fails    #
+  #  the build on one.                                                                   #
+  ########################################################################################
 EOF
 }
 
