@@ -1,31 +1,60 @@
 # simple-jwt-api `server` container image: a static musl binary on an empty (scratch) root.
 #
 #   docker build -t simple-jwt-api .                                  # BuildKit (Docker >= 23)
+#   docker build --platform linux/arm64 -t simple-jwt-api:arm64 .     # Graviton, cross-compiled
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REPO:TAG --push .
+#   scripts/container.sh                     # build + run it as the pod runs (docs/container.md)
 #
-# The builder runs on the TARGET platform (no --platform=$BUILDPLATFORM): ring compiles C with
-# the target's musl-gcc, which Debian ships only natively. For arm64 (Graviton) build on an
-# arm64 host (CodeBuild ARM_CONTAINER) or under QEMU with buildx.
+# Cross-compiling, not emulating: the builder stage runs on the BUILD platform
+# (--platform=$BUILDPLATFORM) and compiles for TARGETARCH, so an arm64 image builds on an amd64
+# host at native speed (QEMU would make the build several times slower). Rust links the musl
+# target with its own bundled musl (crt objects and libc.a ship with the rust-std component), so
+# the only foreign piece is a C compiler for ring's C and assembly: Debian's
+# gcc-aarch64-linux-gnu, from the same apt archive as musl-tools and version-pinned the same way.
+# cargo-zigbuild + zig would also work but adds Python/pip or a zig download to the builder.
+# ring's C code is freestanding (no libc headers), so a glibc-targeting cross gcc is enough for
+# it, and rustc's self-contained musl linking does not use that gcc's libc.
 #
 # Dependency caching: cargo-chef compiles every dependency from Cargo.toml/Cargo.lock alone in
 # its own layer, so a source-only change rebuilds just this crate.
 #
 # checkov:skip=CKV_DOCKER_2:No HEALTHCHECK: the scratch image has no shell or client to run one, and Kubernetes ignores HEALTHCHECK; liveness/readiness probes on GET / are in k8s/deployment.yaml.
 
-# Official Rust image (Docker Official Images mirror on ECR Public: no Docker Hub pull limits in
-# CodeBuild). Pin the digest too in a registry you control: rust:1.95.0-slim-bookworm@sha256:...
-FROM public.ecr.aws/docker/library/rust:1.95.0-slim-bookworm AS chef
+# The builder base, pinned by digest (the multi-platform index of the official Rust image; ECR
+# Public's docker/library mirror serves the same digests as Docker Hub, without its pull limits).
+# A build argument because a digest cannot name a locally made image: scripts/container.sh
+# builds on a local stand-in by passing --build-arg RUST_IMAGE=<its tag>.
+# To update (machine with registry access): keep the tag in step with the Rust version the
+# repository is tested with, then
+#   docker buildx imagetools inspect public.ecr.aws/docker/library/rust:1.95.0-slim-bookworm
+# and paste the top-level "Digest:" (the index, not a per-platform manifest) after the "@".
+ARG RUST_IMAGE=public.ecr.aws/docker/library/rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082
+
+FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS chef
+ARG BUILDARCH
 ARG TARGETARCH
-# musl-tools: musl-gcc (and <arch>-linux-musl-gcc from musl-dev) for the C and assembly parts of
-# the crypto crates (ring). The slim image already has gcc, libc6-dev and ca-certificates.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends musl-tools=1.2.3-1 \
-    && rm -rf /var/lib/apt/lists/* \
-    && case "${TARGETARCH}" in \
-         amd64) rust_target=x86_64-unknown-linux-musl ;; \
-         arm64) rust_target=aarch64-unknown-linux-musl ;; \
-         *) echo "unsupported TARGETARCH '${TARGETARCH}' (build with BuildKit; amd64 or arm64)" >&2; exit 1 ;; \
+# Native build (amd64 on amd64, arm64 on arm64): musl-tools gives musl-gcc for ring.
+# amd64 -> arm64: gcc-aarch64-linux-gnu compiles ring's C for aarch64 and drives the link;
+# the cargo config written below tells cargo and the cc crate to use it.
+# The slim image already has gcc, libc6-dev and ca-certificates.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN case "${BUILDARCH}/${TARGETARCH}" in \
+         amd64/amd64) rust_target=x86_64-unknown-linux-musl; packages="musl-tools=1.2.3-1" ;; \
+         arm64/arm64) rust_target=aarch64-unknown-linux-musl; packages="musl-tools=1.2.3-1" ;; \
+         amd64/arm64) rust_target=aarch64-unknown-linux-musl; packages="gcc-aarch64-linux-gnu=4:12.2.0-3" \
+             && mkdir -p "${CARGO_HOME}" \
+             && printf '%s\n' \
+                  '[target.aarch64-unknown-linux-musl]' \
+                  'linker = "aarch64-linux-gnu-gcc"' \
+                  '[env]' \
+                  'CC_aarch64_unknown_linux_musl = "aarch64-linux-gnu-gcc"' \
+                  'AR_aarch64_unknown_linux_musl = "aarch64-linux-gnu-ar"' \
+                  >> "${CARGO_HOME}/config.toml" ;; \
+         *) echo "unsupported build/target '${BUILDARCH}/${TARGETARCH}' (build with BuildKit; amd64, arm64, or amd64 -> arm64)" >&2; exit 1 ;; \
        esac \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "${packages}" \
+    && rm -rf /var/lib/apt/lists/* \
     && rustup target add "${rust_target}" \
     && echo "${rust_target}" > /rust-target \
     && cargo install cargo-chef --locked --version 0.1.78
