@@ -5,6 +5,7 @@
 //! the `external` test binary.
 
 mod api;
+mod container_context;
 mod fuzz_regressions;
 mod lambda_events;
 mod shutdown;
