@@ -1,18 +1,79 @@
-//! Minting and verifying the service's tokens: HS256 JWTs with the claims `email`, `exp` and
-//! `nbf` (integer seconds).
+//! Minting and verifying the service's tokens: JWTs with the claims `email`, `exp` and `nbf`
+//! (integer seconds), plus `iss` and `aud` when configured, signed with HS256 (a shared
+//! secret, the default), ES256 (ECDSA P-256) or EdDSA (Ed25519).
 //!
-//! This module is the JWT mechanics only: [`KeyPair`] (keys derived from one secret, built once
-//! per secret) and [`TokenRules`] (lifetime and the `Validation`, built once). Which key signs
-//! and which keys may verify is decided by [`crate::keys`].
+//! This module is the JWT mechanics only: [`KeyPair`] (the keys derived from one secret or
+//! private key, built once per key, with the public JWK when there is one) and [`TokenRules`]
+//! (algorithm, lifetime, claims and the `Validation`, built once). Which key signs and which
+//! keys may verify is decided by [`crate::keys`].
 
-use crate::secret::Secret;
+use crate::secret::{KeyError, KeyType, PrivateKey, Secret};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest token accepted for verification, in bytes. Ours are ~200; the cap keeps the
 /// decoder's work bounded for hostile input.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The signing algorithm (`JWT_ALGORITHM`). The verifier accepts this one only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningAlgorithm {
+    /// HMAC-SHA256 with a shared secret: whoever can verify can also mint.
+    #[default]
+    Hs256,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4); public keys published as a JWKS.
+    Es256,
+    /// Ed25519 signatures (RFC 8037); public keys published as a JWKS.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name, as in the `alg` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Hs256 => "HS256",
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Whether tokens are signed with a private key whose public half can be published.
+    pub fn is_public_key(self) -> bool {
+        self != SigningAlgorithm::Hs256
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::Hs256 => Algorithm::HS256,
+            SigningAlgorithm::Es256 => Algorithm::ES256,
+            SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = String;
+
+    /// The exact JOSE names (`alg` values are case-sensitive, RFC 7515 §4.1.1).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "HS256" => Ok(SigningAlgorithm::Hs256),
+            "ES256" => Ok(SigningAlgorithm::Es256),
+            "EdDSA" => Ok(SigningAlgorithm::EdDsa),
+            other => Err(format!("unknown algorithm {other:?}: expected HS256, ES256 or EdDSA")),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The claims this service issues and returns from `/contents`, in that key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,33 +94,62 @@ pub struct Rejected;
 /// may still verify it), or the token is bad whatever the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMismatch {
-    /// The HMAC did not match this key.
+    /// The signature did not match this key.
     Signature,
     /// Any other failure: shape, algorithm, `crit`, claims, times.
     Rejected,
 }
 
-/// Signing could not produce a token (not expected with HMAC keys; reported as a 500).
+/// Signing could not produce a token (not expected with keys that passed their self-test;
+/// reported as a 500).
 #[derive(Debug, thiserror::Error)]
 #[error("signing the token failed: {0}")]
 pub struct SigningFailed(#[source] jsonwebtoken::errors::Error);
 
-/// The signing and verifying keys derived from one secret, plus the header issued tokens
-/// carry (with `kid` set when the secret has a version). Built once per secret.
+/// A public key as published in the JWKS (RFC 7517 §4, RFC 7518 §6.2, RFC 8037 §2): only
+/// public members, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicJwk {
+    /// `EC` or `OKP`.
+    pub kty: &'static str,
+    /// `P-256` or `Ed25519`.
+    pub crv: &'static str,
+    /// The x coordinate (EC) or the public key (OKP), base64url.
+    pub x: String,
+    /// The y coordinate (EC only), base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The RFC 7638 SHA-256 thumbprint: the `kid` of the tokens this key signs.
+    pub kid: String,
+    /// `ES256` or `EdDSA`.
+    pub alg: &'static str,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+/// The signing and verifying keys derived from one secret or private key, plus the header
+/// issued tokens carry (with `kid` when the key has one). Built once per key; a clone is a
+/// copy of the key bytes (zeroized on drop, like the original).
+#[derive(Clone)]
 pub struct KeyPair {
     header: Header,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
+    jwk: Option<PublicJwk>,
 }
 
-impl std::fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("kid", &self.header.kid).finish_non_exhaustive()
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("alg", &self.header.alg)
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl KeyPair {
-    /// Derives the keys from `secret`; issued tokens carry `kid` when it is given.
+    /// HS256 keys derived from `secret`; issued tokens carry `kid` when it is given.
     pub fn new(secret: &Secret, kid: Option<String>) -> Self {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = kid;
@@ -70,6 +160,78 @@ impl KeyPair {
                 .expect("the secret policy refuses empty secrets"),
             decoding_key: DecodingKey::from_secret(secret.expose())
                 .expect("the secret policy refuses empty secrets"),
+            jwk: None,
+        }
+    }
+
+    /// ES256 or EdDSA keys from a PKCS#8 private key; `kid` is the RFC 7638 thumbprint of the
+    /// public key, so every pod and every verifier computes the same one. Refuses a key of the
+    /// wrong type for `algorithm`, and one that fails a sign-then-verify self-test.
+    pub fn from_private_key(
+        algorithm: SigningAlgorithm,
+        key: &PrivateKey,
+    ) -> Result<Self, KeyError> {
+        let (expected, command) = match algorithm {
+            SigningAlgorithm::Es256 => (
+                KeyType::P256,
+                "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem",
+            ),
+            SigningAlgorithm::EdDsa => {
+                (KeyType::Ed25519, "openssl genpkey -algorithm ed25519 -out key.pem")
+            }
+            SigningAlgorithm::Hs256 => {
+                unreachable!("HS256 keys come from a secret, not a private key")
+            }
+        };
+        if key.key_type() != expected {
+            return Err(KeyError::WrongType {
+                found: key.key_type(),
+                algorithm: algorithm.name(),
+                expected,
+                command,
+            });
+        }
+        let alg = algorithm.jwt();
+        let encoding_key = match algorithm {
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(key.der()),
+            _ => EncodingKey::from_ed_der(key.der()),
+        };
+        let malformed = |_| KeyError::Malformed("the key does not parse as PKCS#8");
+        let jwk = Jwk::from_encoding_key(&encoding_key, alg).map_err(malformed)?;
+        let decoding_key = DecodingKey::from_jwk(&jwk).map_err(malformed)?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(malformed)?;
+        let public = match jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(ec) => PublicJwk {
+                kty: "EC",
+                crv: "P-256",
+                x: ec.x,
+                y: Some(ec.y),
+                kid: kid.clone(),
+                alg: algorithm.name(),
+                use_: "sig",
+            },
+            AlgorithmParameters::OctetKeyPair(okp) => PublicJwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: okp.x,
+                y: None,
+                kid: kid.clone(),
+                alg: algorithm.name(),
+                use_: "sig",
+            },
+            _ => return Err(KeyError::Malformed("unexpected public key parameters")),
+        };
+        let mut header = Header::new(alg);
+        header.kid = Some(kid);
+        let pair = KeyPair { header, encoding_key, decoding_key, jwk: Some(public) };
+        // A key that parses but cannot produce a signature its own public key accepts must
+        // not reach the request path.
+        let message = b"simple-jwt-api key self-test";
+        let signature = jsonwebtoken::crypto::sign(message, &pair.encoding_key, alg)
+            .map_err(|_| KeyError::Malformed("the key cannot sign"))?;
+        match jsonwebtoken::crypto::verify(&signature, message, &pair.decoding_key, alg) {
+            Ok(true) => Ok(pair),
+            _ => Err(KeyError::Malformed("the key's signature does not verify")),
         }
     }
 
@@ -77,51 +239,102 @@ impl KeyPair {
     pub fn kid(&self) -> Option<&str> {
         self.header.kid.as_deref()
     }
+
+    /// The public key as a JWK (`None` for an HMAC secret, which is never published).
+    pub fn public_jwk(&self) -> Option<&PublicJwk> {
+        self.jwk.as_ref()
+    }
 }
 
-/// The token rules: lifetime of issued tokens and the verification policy. Built once.
+/// The token rules: algorithm, lifetime and claims of issued tokens, and the verification
+/// policy. Built once.
 pub struct TokenRules {
     validation: Validation,
+    algorithm: SigningAlgorithm,
     ttl_seconds: u64,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
-impl std::fmt::Debug for TokenRules {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for TokenRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRules")
+            .field("algorithm", &self.algorithm)
             .field("ttl_seconds", &self.ttl_seconds)
             .field("leeway", &self.validation.leeway)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish()
     }
 }
 
 impl TokenRules {
-    /// Algorithm pinned to HS256, `exp` and `nbf` both required and checked with
-    /// `leeway_seconds` of clock skew; issued tokens live `ttl`.
+    /// HS256 rules without `iss` or `aud` (see [`TokenRules::with_claims`]).
     pub fn new(ttl: Duration, leeway_seconds: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_required_spec_claims(&["exp", "nbf"]);
+        Self::with_claims(SigningAlgorithm::Hs256, ttl, leeway_seconds, None, None)
+    }
+
+    /// Algorithm pinned to `algorithm`; `exp` and `nbf` both required and checked with
+    /// `leeway_seconds` of clock skew; issued tokens live `ttl`. With `issuer`, tokens carry
+    /// `iss` and verification requires it to equal `issuer`; the same for `audience` and
+    /// `aud`. Without them, tokens carry exactly `email`, `exp` and `nbf`.
+    pub fn with_claims(
+        algorithm: SigningAlgorithm,
+        ttl: Duration,
+        leeway_seconds: u64,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Self {
+        let mut validation = Validation::new(algorithm.jwt());
+        validation.algorithms = vec![algorithm.jwt()];
+        let mut required = vec!["exp", "nbf"];
+        if let Some(issuer) = &issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        if let Some(audience) = &audience {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_exp = true;
         // jsonwebtoken's default is NOT to check nbf; the API promises it.
         validation.validate_nbf = true;
         validation.leeway = leeway_seconds;
-        TokenRules { validation, ttl_seconds: ttl.as_secs() }
+        TokenRules { validation, algorithm, ttl_seconds: ttl.as_secs(), issuer, audience }
+    }
+
+    /// The algorithm tokens are signed and verified with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The configured issuer (`iss`), if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// Mints a token for `email` with `keys`, valid from now for the configured lifetime.
     pub fn issue(&self, keys: &KeyPair, email: &str) -> Result<String, SigningFailed> {
         let now = unix_now();
-        let claims = ClaimsRef { email, exp: now.saturating_add(self.ttl_seconds), nbf: now };
+        let claims = ClaimsRef {
+            email,
+            exp: now.saturating_add(self.ttl_seconds),
+            nbf: now,
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
+        };
         jsonwebtoken::encode(&keys.header, &claims, &keys.encoding_key).map_err(SigningFailed)
     }
 
     /// Verifies `token` with `keys` and returns its claims. Accepted only if ALL of these
     /// hold: at most [`MAX_TOKEN_BYTES`]; three base64url segments with no padding, whitespace
     /// or other characters (canonical encoding is enforced by the decoder); header `alg`
-    /// exactly HS256 and no `crit`; a valid HMAC-SHA256 signature (constant-time comparison
-    /// in the `hmac` crate); integer `exp` and `nbf` present and within the leeway; a
-    /// non-empty string `email`. Header key hints (`kid`, `jwk`, `jku`, `x5u`) never supply
-    /// a key.
+    /// exactly the configured algorithm and no `crit`; a valid signature (HMAC compared in
+    /// constant time by the `hmac` crate; ECDSA or Ed25519 checked against `keys`' public key);
+    /// integer `exp` and `nbf` present and within the leeway; `iss` and `aud` equal to the
+    /// configured ones when configured; a non-empty string `email`. Header key hints (`kid`,
+    /// `jwk`, `jku`, `x5u`) never supply a key.
     pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
         if !is_well_formed(token) || !has_strict_segments(token) {
             return Err(KeyMismatch::Rejected);
@@ -147,11 +360,17 @@ pub fn claimed_kid(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok()?.kid
 }
 
+/// The claims as issued. `iss` and `aud` follow the three original claims and are left out
+/// when not configured, so HS256 tokens without them are byte for byte what they always were.
 #[derive(Serialize)]
 struct ClaimsRef<'a> {
     email: &'a str,
     exp: u64,
     nbf: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
 }
 
 /// What jsonwebtoken lets through and this service does not (both found by fuzzing):
