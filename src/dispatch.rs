@@ -18,8 +18,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HEALTHY: &[u8] = br#""Healthy""#;
 
-/// Answers one request: routes `GET|POST /`, `POST /auth` and `GET /contents`, turns every
-/// error into its response, adds `x-request-id`, and logs one access line (method, path,
+/// Answers one request: routes `GET|POST /`, `POST /auth`, `GET /contents` and the two
+/// public-key documents under `/.well-known/`, turns every error into its response, adds `x-request-id`, and logs one access line (method, path,
 /// status, latency, request id — never headers or bodies).
 ///
 /// It is `async` only because verifying a token signed with a secret newer than this process
@@ -63,6 +63,14 @@ async fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<By
         },
         "/contents" => match *method {
             Method::GET => contents(state, request.headers()).await,
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        },
+        JWKS_PATH => match *method {
+            Method::GET => jwks(state),
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        },
+        DISCOVERY_PATH => match *method {
+            Method::GET => discovery(state),
             _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         },
         _ => Err(ApiError::NotFound),
@@ -170,6 +178,53 @@ fn required_string<'a>(
         Some(Value::String(value)) => Ok(value),
         Some(_) => Err(ApiError::BadRequest(format!("\"{field}\" must be a string").into())),
     }
+}
+
+/// Where the JWKS is served (the path every JWKS client defaults to after discovery).
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Where the OpenID discovery document is served (OpenID Connect Discovery 1.0 §4).
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// `GET /.well-known/jwks.json`: the public keys that verify our tokens now (signing, next,
+/// and in grace). 404 in HS256 mode: a shared secret is never published.
+fn jwks(state: &AppState) -> Result<Response<Bytes>, ApiError> {
+    if !state.keys.rules().algorithm().is_public_key() {
+        return Err(ApiError::NotFound);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "keys": state.keys.jwks() }))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(cache_publicly(json_response(StatusCode::OK, body.into()), state))
+}
+
+/// `GET /.well-known/openid-configuration`: where verifiers find the JWKS. Only the members
+/// verifiers read (API Gateway's JWT authorizer: `issuer`, `jwks_uri`; OpenID clients such as
+/// go-oidc also `id_token_signing_alg_values_supported`); nothing that would promise an OAuth
+/// flow this service does not implement. 404 without `JWT_ISSUER` or in HS256 mode.
+fn discovery(state: &AppState) -> Result<Response<Bytes>, ApiError> {
+    let rules = state.keys.rules();
+    let Some(issuer) = rules.issuer().filter(|_| rules.algorithm().is_public_key()) else {
+        return Err(ApiError::NotFound);
+    };
+    // OpenID Connect Discovery 1.0 §4: a terminating `/` of the issuer is removed before a
+    // well-known path is appended.
+    let base = issuer.trim_end_matches('/');
+    let body = serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}{JWKS_PATH}"),
+        "id_token_signing_alg_values_supported": [rules.algorithm().name()],
+    });
+    let body = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    Ok(cache_publicly(json_response(StatusCode::OK, body.into()), state))
+}
+
+/// `Cache-Control: public, max-age=N`: verifiers and CDNs may keep the document that long;
+/// key activation is delayed past it so no cached copy lacks a key in use.
+fn cache_publicly(mut response: Response<Bytes>, state: &AppState) -> Response<Bytes> {
+    let value = format!("public, max-age={}", state.jwks_max_age.as_secs());
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_str(&value).expect("digits are a valid header"));
+    response
 }
 
 fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
