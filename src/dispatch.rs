@@ -336,4 +336,69 @@ mod tests {
         assert_eq!(request_id(&map).len(), 32);
         assert_eq!(request_id(&HeaderMap::new()).len(), 32);
     }
+
+    async fn state(vars: &[(&str, &str)]) -> std::sync::Arc<AppState> {
+        let config = crate::Config::from_lookup(|name| {
+            vars.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string())
+        })
+        .unwrap();
+        AppState::from_config(&config).await.unwrap()
+    }
+
+    async fn get(state: &AppState, path: &str) -> Response<Bytes> {
+        let request = Request::get(path).body(Bytes::new()).unwrap();
+        dispatch(state, request).await
+    }
+
+    /// In a public-key mode the JWKS lists the signing key with a public cache lifetime, and
+    /// the discovery document (with `JWT_ISSUER`) points at it; a trailing `/` of the issuer
+    /// is not doubled. Without an issuer there is no discovery document; in HS256 mode
+    /// neither document exists.
+    #[tokio::test]
+    async fn well_known_documents() {
+        let pem = include_str!("../tests/data/keys/es256-1.pem");
+        let es256 = [
+            ("JWT_ALGORITHM", "ES256"),
+            ("JWT_PRIVATE_KEY", pem),
+            ("JWT_ISSUER", "https://auth.example.com/"),
+            ("JWKS_MAX_AGE_SECONDS", "120"),
+        ];
+        let state = state(&es256).await;
+        let jwks = get(&state, JWKS_PATH).await;
+        assert_eq!(jwks.status(), 200);
+        assert_eq!(jwks.headers()[CACHE_CONTROL], "public, max-age=120");
+        let body: Value = serde_json::from_slice(jwks.body()).unwrap();
+        let token = state.keys.issue("a@b.c").unwrap();
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert_eq!(body["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(body["keys"][0]["kid"], kid.as_str());
+        assert!(body["keys"][0].get("d").is_none(), "never a private member");
+
+        let discovery = get(&state, DISCOVERY_PATH).await;
+        assert_eq!(discovery.status(), 200);
+        assert_eq!(discovery.headers()[CACHE_CONTROL], "public, max-age=120");
+        let body: Value = serde_json::from_slice(discovery.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "issuer": "https://auth.example.com/",
+                "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
+                "id_token_signing_alg_values_supported": ["ES256"],
+            })
+        );
+        let post = Request::post(JWKS_PATH).body(Bytes::new()).unwrap();
+        assert_eq!(dispatch(&state, post).await.status(), 405);
+
+        let no_issuer = self::state(&es256[..2]).await;
+        assert_eq!(get(&no_issuer, JWKS_PATH).await.status(), 200);
+        assert_eq!(get(&no_issuer, DISCOVERY_PATH).await.status(), 404);
+
+        let hs256 = self::state(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "https://auth.example.com"),
+        ])
+        .await;
+        assert_eq!(get(&hs256, JWKS_PATH).await.status(), 404);
+        assert_eq!(get(&hs256, DISCOVERY_PATH).await.status(), 404);
+    }
 }

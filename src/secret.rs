@@ -277,4 +277,51 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
         assert!(err.to_string().contains("openssl rand"));
     }
+
+    const ES256: &str = include_str!("../tests/data/keys/es256-1.pem");
+
+    /// Each PKCS#8 key is read and classified by its algorithm identifier; text around the
+    /// block and an `EC PARAMETERS` block are ignored.
+    #[test]
+    fn pkcs8_keys_are_classified() {
+        let cases = [
+            (ES256, KeyType::P256),
+            (include_str!("../tests/data/keys/ed25519-1.pem"), KeyType::Ed25519),
+            (include_str!("../tests/data/keys/p384.pem"), KeyType::OtherCurve),
+            (include_str!("../tests/data/keys/rsa.pem"), KeyType::Rsa),
+        ];
+        for (pem, key_type) in cases {
+            assert_eq!(PrivateKey::from_pem(pem.to_owned()).unwrap().key_type(), key_type);
+        }
+        let wrapped = format!(
+            "comment\n-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC \
+             PARAMETERS-----\n{ES256}trailing"
+        );
+        assert_eq!(PrivateKey::from_pem(wrapped).unwrap().key_type(), KeyType::P256);
+    }
+
+    /// Everything that is not one unencrypted PKCS#8 private key is refused with a message
+    /// that says what to do and never contains the key; `Debug` is redacted.
+    #[test]
+    fn other_pem_is_refused_without_echoing() {
+        let cases: [(String, &str); 8] = [
+            (include_str!("../tests/data/keys/es256-1.encrypted.pem").into(), "encrypted"),
+            (include_str!("../tests/data/keys/es256-1.sec1.pem").into(), "openssl pkcs8 -topk8"),
+            (include_str!("../tests/data/keys/es256-1.pub.pem").into(), "public key"),
+            ("not a key at all".into(), "-----BEGIN PRIVATE KEY-----"),
+            (String::new(), "-----BEGIN PRIVATE KEY-----"),
+            (ES256.replace("-----END PRIVATE KEY-----", ""), "no END line"),
+            (ES256.replacen('M', "!", 1), "not base64"),
+            (format!("{ES256}{ES256}"), "more than one"),
+        ];
+        for (pem, message) in cases {
+            let err = PrivateKey::from_pem(pem.clone()).unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+            for line in pem.lines().filter(|line| !line.starts_with("-----") && line.len() > 20) {
+                assert!(!err.contains(line), "{err}");
+            }
+        }
+        let key = PrivateKey::from_pem(ES256.to_owned()).unwrap();
+        assert_eq!(format!("{key:?}"), "PrivateKey(P256, [redacted])");
+    }
 }

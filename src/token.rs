@@ -432,6 +432,7 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::PrivateKey;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
@@ -600,6 +601,247 @@ mod tests {
             json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "admin": true, "iat": now});
         let claims = service.verify(&sign(&hinted, &extra, SECRET.as_bytes())).unwrap();
         assert_eq!(claims, Claims { email: "a@b.c".into(), exp: now + 600, nbf: now });
+    }
+
+    const ES256_1: &str = include_str!("../tests/data/keys/es256-1.pem");
+    const ES256_1_PUBLIC: &str = include_str!("../tests/data/keys/es256-1.pub.pem");
+    const ES256_OUTSIDE: &str = include_str!("../tests/data/keys/es256-outside.pem");
+    const ED25519_1: &str = include_str!("../tests/data/keys/ed25519-1.pem");
+    const ED25519_1_PUBLIC: &str = include_str!("../tests/data/keys/ed25519-1.pub.pem");
+    const ED25519_2: &str = include_str!("../tests/data/keys/ed25519-2.pem");
+    const P384: &str = include_str!("../tests/data/keys/p384.pem");
+    const ISSUER: &str = "https://issuer.example";
+    const AUDIENCE: &str = "orders-api";
+
+    fn pair(algorithm: SigningAlgorithm, pem: &str) -> KeyPair {
+        KeyPair::from_private_key(algorithm, &PrivateKey::from_pem(pem.to_owned()).unwrap())
+            .unwrap()
+    }
+
+    fn rules(algorithm: SigningAlgorithm, claims: bool) -> TokenRules {
+        let (issuer, audience) =
+            if claims { (Some(ISSUER.into()), Some(AUDIENCE.into())) } else { (None, None) };
+        TokenRules::with_claims(algorithm, Duration::from_secs(600), 5, issuer, audience)
+    }
+
+    /// The DER body of a PEM document (test keys only).
+    fn pem_der(pem: &str) -> Vec<u8> {
+        use base64::Engine;
+        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    }
+
+    /// The published JWK is exactly the public key openssl derives (the end of its
+    /// SubjectPublicKeyInfo), with only public members, and `kid` is its RFC 7638 thumbprint
+    /// computed here independently (SHA-256 of the required members in lexicographic order).
+    #[test]
+    fn jwk_and_thumbprint() {
+        use base64::Engine;
+        use sha2::Digest;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let es = pair(SigningAlgorithm::Es256, ES256_1);
+        let jwk = es.public_jwk().unwrap();
+        let spki = pem_der(ES256_1_PUBLIC);
+        let point = &spki[spki.len() - 65..];
+        assert_eq!(point[0], 0x04, "uncompressed point");
+        assert_eq!(jwk.x, b64(&point[1..33]));
+        assert_eq!(jwk.y.as_deref(), Some(b64(&point[33..]).as_str()));
+        let canonical =
+            format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, b64(&point[33..]));
+        assert_eq!(jwk.kid, b64(&sha2::Sha256::digest(canonical)));
+        assert_eq!(es.kid(), Some(jwk.kid.as_str()));
+        let json = serde_json::to_value(jwk).unwrap();
+        let members: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"], "no private member");
+        assert_eq!(
+            (json["kty"].as_str(), json["alg"].as_str(), json["use"].as_str()),
+            (Some("EC"), Some("ES256"), Some("sig"))
+        );
+
+        let ed = pair(SigningAlgorithm::EdDsa, ED25519_1);
+        let jwk = ed.public_jwk().unwrap();
+        let spki = pem_der(ED25519_1_PUBLIC);
+        assert_eq!(jwk.x, b64(&spki[spki.len() - 32..]));
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, jwk.x);
+        assert_eq!(jwk.kid, b64(&sha2::Sha256::digest(canonical)));
+        let json = serde_json::to_value(jwk).unwrap();
+        let members: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x"], "no private member");
+        assert_eq!(json["alg"], "EdDSA");
+        assert!(pair(SigningAlgorithm::Es256, ES256_1).kid() == es.kid(), "deterministic");
+    }
+
+    /// ES256 and EdDSA tokens carry the algorithm, the thumbprint `kid`, and `iss`/`aud` when
+    /// configured (after the three original claims); they verify with the same rules.
+    #[test]
+    fn public_key_issue_then_verify() {
+        for (algorithm, pem, alg) in [
+            (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+        ] {
+            for with_claims in [false, true] {
+                let keys = pair(algorithm, pem);
+                let rules = rules(algorithm, with_claims);
+                let token = rules.issue(&keys, "a@b.c").unwrap();
+                let header = jsonwebtoken::decode_header(&token).unwrap();
+                assert_eq!((header.alg, header.kid.as_deref()), (alg, keys.kid()));
+                let claims = rules.verify(&keys, &token).unwrap();
+                assert_eq!(claims.email, "a@b.c");
+                let payload = {
+                    use base64::Engine;
+                    let segment = token.split('.').nth(1).unwrap();
+                    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment);
+                    String::from_utf8(bytes.unwrap()).unwrap()
+                };
+                let original =
+                    format!(r#"{{"email":"a@b.c","exp":{},"nbf":{}"#, claims.exp, claims.nbf);
+                if with_claims {
+                    let expected = format!(r#"{original},"iss":"{ISSUER}","aud":"{AUDIENCE}"}}"#);
+                    assert_eq!(payload, expected);
+                } else {
+                    assert_eq!(payload, format!("{original}}}"));
+                }
+            }
+        }
+    }
+
+    /// The attacks on public-key modes, each rejected: only a signature mismatch lets the
+    /// caller try another of its own keys; everything else is refused outright.
+    #[test]
+    fn public_key_attacks() {
+        let now = unix_now();
+        let good =
+            json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "iss": ISSUER, "aud": AUDIENCE});
+        for (algorithm, pem, alg) in [
+            (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+        ] {
+            let keys = pair(algorithm, pem);
+            let rules = rules(algorithm, true);
+            let ours = |header: &Header, claims: &serde_json::Value| {
+                encode(header, claims, &keys.encoding_key).unwrap()
+            };
+            let (outside_pem, outside_alg) = match algorithm {
+                SigningAlgorithm::Es256 => (ES256_OUTSIDE, Algorithm::ES256),
+                _ => (ED25519_2, Algorithm::EdDSA),
+            };
+            let outside = pair(algorithm, outside_pem);
+            let theirs = |header: &Header| encode(header, &good, &outside.encoding_key).unwrap();
+            let mut header = Header::new(alg);
+            header.kid = keys.kid().map(str::to_owned);
+            assert!(rules.verify(&keys, &ours(&header, &good)).is_ok(), "{algorithm}");
+
+            let public_jwk = serde_json::to_string(keys.public_jwk().unwrap()).unwrap();
+            let mut with_jwk = Header::new(outside_alg);
+            with_jwk.jwk = Some(
+                jsonwebtoken::jwk::Jwk::from_encoding_key(&outside.encoding_key, outside_alg)
+                    .unwrap(),
+            );
+            let mut with_jku = Header::new(outside_alg);
+            with_jku.kid = keys.kid().map(str::to_owned);
+            with_jku.jku = Some("https://attacker.example/jwks.json".into());
+            with_jku.x5u = Some("https://attacker.example/cert.pem".into());
+            let mut hs256 = Header::new(Algorithm::HS256);
+            hs256.kid = keys.kid().map(str::to_owned);
+            let mut crit = header.clone();
+            crit.crit = Some(vec!["exp".into()]);
+            let p384 = {
+                let key = PrivateKey::from_pem(P384.to_owned()).unwrap();
+                let mut header = Header::new(Algorithm::ES384);
+                header.kid = keys.kid().map(str::to_owned);
+                encode(&header, &good, &EncodingKey::from_ec_der(key.der())).unwrap()
+            };
+            let without = |claim: &str| {
+                let mut claims = good.clone();
+                claims.as_object_mut().unwrap().remove(claim);
+                ours(&header, &claims)
+            };
+            let with = |claim: &str, value: &str| {
+                let mut claims = good.clone();
+                claims[claim] = json!(value);
+                ours(&header, &claims)
+            };
+            let cases: Vec<(&str, String, KeyMismatch)> = vec![
+                (
+                    "HS256 keyed with the public JWK",
+                    sign(&hs256, &good, public_jwk.as_bytes()),
+                    KeyMismatch::Rejected,
+                ),
+                (
+                    "HS256 keyed with the public PEM",
+                    sign(&hs256, &good, ES256_1_PUBLIC.as_bytes()),
+                    KeyMismatch::Rejected,
+                ),
+                (
+                    "alg none",
+                    format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good.to_string())),
+                    KeyMismatch::Rejected,
+                ),
+                ("outside key", theirs(&Header::new(outside_alg)), KeyMismatch::Signature),
+                ("outside key, our kid", theirs(&with_jku), KeyMismatch::Signature),
+                ("outside key in a jwk header", theirs(&with_jwk), KeyMismatch::Signature),
+                ("ES384", p384, KeyMismatch::Rejected),
+                ("crit", ours(&crit, &good), KeyMismatch::Rejected),
+                ("no iss", without("iss"), KeyMismatch::Rejected),
+                ("wrong iss", with("iss", "https://attacker.example"), KeyMismatch::Rejected),
+                ("no aud", without("aud"), KeyMismatch::Rejected),
+                ("wrong aud", with("aud", "other-api"), KeyMismatch::Rejected),
+                (
+                    "expired",
+                    ours(
+                        &header,
+                        &json!({"email": "a@b.c", "exp": now - 60, "nbf": now - 120, "iss": ISSUER, "aud": AUDIENCE}),
+                    ),
+                    KeyMismatch::Rejected,
+                ),
+            ];
+            for (name, token, expected) in cases {
+                assert_eq!(
+                    rules.verify(&keys, &token).map(|_| ()),
+                    Err(expected),
+                    "{algorithm}: {name}"
+                );
+            }
+        }
+        // The other public-key algorithm's tokens are refused by the pinned algorithm.
+        let es = pair(SigningAlgorithm::Es256, ES256_1);
+        let ed = pair(SigningAlgorithm::EdDsa, ED25519_1);
+        let ed_token = rules(SigningAlgorithm::EdDsa, true).issue(&ed, "a@b.c").unwrap();
+        assert_eq!(
+            rules(SigningAlgorithm::Es256, true).verify(&es, &ed_token),
+            Err(KeyMismatch::Rejected)
+        );
+    }
+
+    /// Keys that do not fit the algorithm are refused with a message that says what was
+    /// found and how to make the right one, never the key.
+    #[test]
+    fn key_type_must_fit_the_algorithm() {
+        let cases = [
+            (SigningAlgorithm::Es256, ED25519_1, "an Ed25519 key"),
+            (SigningAlgorithm::Es256, P384, "curve other than P-256"),
+            (SigningAlgorithm::EdDsa, ES256_1, "an EC P-256 key"),
+            (SigningAlgorithm::EdDsa, include_str!("../tests/data/keys/rsa.pem"), "an RSA key"),
+        ];
+        for (algorithm, pem, found) in cases {
+            let key = PrivateKey::from_pem(pem.to_owned()).unwrap();
+            let err = KeyPair::from_private_key(algorithm, &key).unwrap_err().to_string();
+            assert!(err.contains(found) && err.contains("openssl genpkey"), "{err}");
+            assert!(!err.contains(&pem[30..50]), "{err}");
+        }
+    }
+
+    /// With `iss` and `aud` configured, HS256 tokens carry and require them too.
+    #[test]
+    fn hs256_with_issuer_and_audience() {
+        let (secret, _) = Secret::new(SECRET.to_owned(), false).unwrap();
+        let keys = KeyPair::new(&secret, None);
+        let rules = rules(SigningAlgorithm::Hs256, true);
+        let token = rules.issue(&keys, "a@b.c").unwrap();
+        assert!(rules.verify(&keys, &token).is_ok());
+        let now = unix_now();
+        let plain = hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": now}));
+        assert_eq!(rules.verify(&keys, &plain), Err(KeyMismatch::Rejected));
     }
 
     fn b64(text: &str) -> String {
