@@ -7,5 +7,6 @@
 mod api;
 mod fuzz_regressions;
 mod lambda_events;
+mod public_keys;
 mod shutdown;
 mod slow_clients;
