@@ -210,24 +210,23 @@ async fn rotation_through_ssm_keeps_verifiers_working() {
     let (k1, k2) = (ES256.kid(), TestKey { pem: ES256_NEXT_PEM, ..ES256 }.kid());
     let v1_token = issue(address).await;
     assert_eq!(kid(&v1_token), k1);
-    assert_eq!(jwks_kids(address).await, [k1.clone()]);
+    assert_eq!(jwks_kids(address).await, [k1.as_str()]);
 
     assert_eq!(put_secret(&ssm, name, ES256_NEXT_PEM).await, 2);
     let published = until(Duration::from_secs(5), "v2 in the JWKS", async || {
         jwks_kids(address).await.contains(&k2)
     })
     .await;
-    assert_eq!(jwks_kids(address).await, [k1.clone(), k2.clone()]);
+    assert_eq!(jwks_kids(address).await, [k1.as_str(), k2.as_str()]);
     assert_eq!(kid(&issue(address).await), k1, "v1 still signs while v2 is only published");
 
-    let signing = until(Duration::from_secs(8), "v2 signing", async || {
-        kid(&issue(address).await) == k2
-    })
-    .await;
+    let signing =
+        until(Duration::from_secs(8), "v2 signing", async || kid(&issue(address).await) == k2)
+            .await;
     let delay = signing - published;
     eprintln!("v2 published, then signing {delay:?} later (activation 4 s)");
     assert!(delay >= Duration::from_secs(3), "signed {delay:?} after being published");
-    assert_eq!(jwks_kids(address).await, [k2.clone(), k1.clone()]);
+    assert_eq!(jwks_kids(address).await, [k2.as_str(), k1.as_str()]);
     assert_eq!(contents(address, &v1_token).await.status(), 200, "v1 within its grace");
     assert_eq!(contents(address, &issue(address).await).await.status(), 200);
 
@@ -235,7 +234,7 @@ async fn rotation_through_ssm_keeps_verifiers_working() {
         contents(address, &v1_token).await.status() == 401
     })
     .await;
-    assert_eq!(jwks_kids(address).await, [k2.clone()], "v1 left the JWKS");
+    assert_eq!(jwks_kids(address).await, [k2.as_str()], "v1 left the JWKS");
     let logs = server.logs().join("\n");
     assert!(logs.contains("JWT signing key published"), "{logs}");
     for line in [ES256.pem, ES256_NEXT_PEM].iter().flat_map(|pem| pem.lines()) {
@@ -283,8 +282,7 @@ async fn string_parameter_at_refresh_keeps_the_last_good_key() {
     let ssm = moto.client();
     let name = "/simple-jwt-api/public-keys/becomes-plain";
     put_secret(&ssm, name, ES256.pem).await;
-    let server =
-        ServerProcess::start(&ssm_env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "1")]));
+    let server = ServerProcess::start(&ssm_env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "1")]));
     let token = issue(server.address).await;
     ssm.delete_parameter().name(name).send().await.expect("delete_parameter on moto");
     put_plain(&ssm, name, ES256_NEXT_PEM).await;

@@ -45,6 +45,9 @@ async fn state(key: TestKey) -> std::sync::Arc<AppState> {
     AppState::from_config(&config).await.expect("state")
 }
 
+/// A configuration, the variable its refusal must name, and a phrase of the message.
+type BadConfig<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 /// Each bad public-key configuration stops the server with status 2 and a message naming the
 /// variable (and saying what is wrong), and no line of any key appears in the output.
 #[test]
@@ -55,7 +58,7 @@ fn bad_public_key_configurations_exit_2() {
     let sec1 = include_str!("../data/keys/es256-1.sec1.pem");
     let public = include_str!("../data/keys/es256-1.pub.pem");
     let p384 = include_str!("../data/keys/p384.pem");
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[BadConfig] = &[
         (&[("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", "unknown algorithm"),
         (&[("JWT_ALGORITHM", "ES256")], "JWT_PRIVATE_KEY", "needs a private key"),
         (

@@ -20,8 +20,11 @@ pub enum ExpectBody {
     TokenFor(&'static str),
     /// Whatever this function accepts (used by the public-key table to verify issued tokens
     /// with the public key).
-    Check(Box<dyn Fn(&Value) -> Result<(), String>>),
+    Check(BodyCheck),
 }
+
+/// A custom check of a response body: `Err` says what is wrong.
+pub type BodyCheck = Box<dyn Fn(&Value) -> Result<(), String>>;
 
 /// One request and the response it must get.
 pub struct Case {
