@@ -34,6 +34,7 @@ pub fn state() -> &'static AppState {
         AppState {
             keys: Arc::new(KeyStore::fixed(&secret, TokenRules::new(TTL, LEEWAY_SECONDS))),
             body_limit: BODY_LIMIT,
+            jwks_max_age: Duration::from_secs(300),
         }
     })
 }

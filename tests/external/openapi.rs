@@ -101,3 +101,26 @@ async fn server_conforms_to_openapi_spec() {
     assert!(statuses.iter().all(|status| *status < 500), "server errors in {logs:?}");
     assert!(count(200) > 0 && count(400) > 0 && count(401) > 0 && count(405) > 0);
 }
+
+/// The same with an ES256 server whose issuer is set, so the two `/.well-known/` documents
+/// answer 200 and their schemas (JWK Set, discovery document, `Cache-Control`) are checked,
+/// and `/contents` verifies ES256 tokens.
+#[tokio::test]
+async fn es256_server_conforms_to_openapi_spec() {
+    let server = ServerProcess::start(&support::public_keys::ES256.env());
+    let response = send(
+        server.address,
+        request("POST", "/auth", r#"{"email":"spec@example.com","password":"pw"}"#),
+    )
+    .await;
+    let token = json(&response)["token"].as_str().unwrap().to_owned();
+    let authorization = format!("Authorization: Bearer {token}");
+    schemathesis(&server, "ES256 with a token", &["--header", &authorization]);
+    let logs = server.logs();
+    let answered = |path: &str| {
+        logs.iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .any(|line| line["path"] == path && line["status"] == 200)
+    };
+    assert!(answered("/.well-known/jwks.json") && answered("/.well-known/openid-configuration"));
+}

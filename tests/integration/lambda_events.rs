@@ -236,7 +236,11 @@ fn rest_v1_duplicate_headers_keep_the_last_value() {
 
 /// Sends a case-table request through an event of `source`: request -> event JSON ->
 /// lambda_http's deserializer -> adapter.
-async fn invoke_as(state: &AppState, source: Source, request: Request<Bytes>) -> Response<Bytes> {
+pub(crate) async fn invoke_as(
+    state: &AppState,
+    source: Source,
+    request: Request<Bytes>,
+) -> Response<Bytes> {
     let event = support::events::event(source, request);
     let request = parse(&event.to_string());
     assert_eq!(source_of(&request), Ok(source), "{event}");

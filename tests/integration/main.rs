@@ -8,5 +8,6 @@ mod api;
 mod container_context;
 mod fuzz_regressions;
 mod lambda_events;
+mod public_keys;
 mod shutdown;
 mod slow_clients;

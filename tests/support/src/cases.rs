@@ -18,7 +18,13 @@ pub enum ExpectBody {
     Message,
     /// `{"token": <jwt>}` whose token verifies with the test secret and carries `email`.
     TokenFor(&'static str),
+    /// Whatever this function accepts (used by the public-key table to verify issued tokens
+    /// with the public key).
+    Check(BodyCheck),
 }
+
+/// A custom check of a response body: `Err` says what is wrong.
+pub type BodyCheck = Box<dyn Fn(&Value) -> Result<(), String>>;
 
 /// One request and the response it must get.
 pub struct Case {
@@ -391,7 +397,15 @@ where
     F: Fn(Request<Bytes>) -> Fut,
     Fut: Future<Output = Response<Bytes>>,
 {
-    let cases = cases();
+    run_cases(cases(), send).await;
+}
+
+/// Runs `cases` through `send`, reporting every failing case at once.
+pub async fn run_cases<F, Fut>(cases: Vec<Case>, send: F)
+where
+    F: Fn(Request<Bytes>) -> Fut,
+    Fut: Future<Output = Response<Bytes>>,
+{
     let total = cases.len();
     let mut failures = Vec::new();
     for case in cases {
@@ -464,6 +478,7 @@ fn check(
             _ => Err(format!("body {json} is not {{\"message\": ...}}")),
         },
         ExpectBody::TokenFor(email) => check_token(&json, email),
+        ExpectBody::Check(accepts) => accepts(&json),
     }
 }
 

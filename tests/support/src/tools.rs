@@ -66,3 +66,17 @@ pub fn run(command: &mut Command) -> String {
 pub fn pyjwt_python() -> PathBuf {
     venv("pyjwt", &[requirement("PyJWT", "PYJWT")]).join("python")
 }
+
+/// The Python interpreter of the JOSE virtualenv: PyJWT with `cryptography` (for ES256 and
+/// EdDSA) and jwcrypto, a second JOSE implementation independent of PyJWT.
+pub fn jose_python() -> PathBuf {
+    venv(
+        "jose",
+        &[
+            requirement("PyJWT", "PYJWT"),
+            requirement("cryptography", "CRYPTOGRAPHY"),
+            requirement("jwcrypto", "JWCRYPTO"),
+        ],
+    )
+    .join("python")
+}
