@@ -350,7 +350,11 @@ lambda_cold_start() {
     local i
     for i in $(seq 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        ((i < 600)) || { echo "cargo lambda watch did not listen within 60 s" >&2; cat "$work/watch.log" >&2; exit 1; }
+        if ((i == 600)) || ! kill -0 "$group" 2>/dev/null; then
+            echo "cargo lambda watch did not listen on 127.0.0.1:$port" >&2
+            cat "$work/watch.log" >&2
+            exit 1
+        fi
         sleep 0.1
     done
     local run begin end code function_pid
