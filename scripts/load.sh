@@ -22,8 +22,9 @@
 #          SOAK_PROFILE [release; dev for a quick look]; SERVER_BIN as above.
 #   lambda-cold-start: LAMBDA_BIN [$target_dir/release/lambda, built when not given; e.g.
 #          $target_dir/lambda/lambda/bootstrap from `cargo lambda build --release`].
-# Needs: cargo, libssl-dev and pkg-config (oha $OHA is built once under $target_dir/tools; a
-# build may wait for cargo's lock on a shared target dir), python3 (standard library;
+# Needs: cargo (oha $OHA is built once under $target_dir/tools, with Debian's libssl-dev and
+# pkg-config, installed when missing; a build may wait for cargo's lock on a shared target dir),
+# python3 (standard library;
 # scripts/load_helper.py parses oha's JSON); lambda-cold-start also pip (cargo-lambda and zig in
 # the cached venv "lambda") and curl. Pins: scripts/versions.env.
 set -euo pipefail
@@ -60,6 +61,11 @@ install_oha() {
     oha="$target_dir/tools/oha-$OHA/bin/oha"
     if [[ ! -x $oha ]]; then
         echo "installing oha $OHA under $target_dir/tools" >&2
+        # Its native-tls feature links the system OpenSSL: headers and pkg-config from Debian.
+        if [[ $(dpkg-query -W -f='${Status}\n' libssl-dev pkg-config 2>/dev/null |
+            grep -c 'ok installed') != 2 ]]; then
+            apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config >/dev/null
+        fi
         cargo install --locked --quiet oha --version "$OHA" --no-default-features \
             --features native-tls --root "$target_dir/tools/oha-$OHA"
     fi
