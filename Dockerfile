@@ -80,7 +80,7 @@ RUN cargo build --release --locked --target "$(cat /rust-target)" --bin server \
 FROM scratch
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /out/server /server
-# 65532 = "nonroot" in distroless; k8s/deployment.yaml runs the pod as the same numeric user.
+# 65532 = "nonroot" in distroless; k8s/base/deployment.yaml runs the pod as the same numeric user.
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/server"]
