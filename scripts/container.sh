@@ -548,7 +548,13 @@ if $arm64; then
     [[ "$machine" == aarch64 ]] || fail "the arm64 image's /server is $machine"
     port="$(free_port)"
     say "running the arm64 /server under qemu-aarch64-static on 127.0.0.1:$port"
-    BIND_ADDRESS=127.0.0.1 PORT="$port" LOG_LEVEL=warn qemu-aarch64-static "$scratch/server-arm64" &
+    # The pod's environment (BODY_LIMIT_BYTES, ...), as for the amd64 container.
+    (
+        set -a
+        # shellcheck source=/dev/null
+        source "$pod_env"
+        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" LOG_LEVEL=warn qemu-aarch64-static "$scratch/server-arm64"
+    ) &
     qpid=$!
     if ! wait_healthy "$port" 60; then kill "$qpid" 2>/dev/null; fail "arm64 binary: no health answer in 60 s"; fi
     python3 "$driver" "$port" "${pod[body_limit]}" || { kill "$qpid"; fail "API cases against the arm64 binary"; }
