@@ -1,5 +1,6 @@
-//! Per-operation cost, in process and without sockets: minting and verifying a token, and the
-//! dispatch function for each endpoint (plus the common client errors).
+//! Per-operation cost, in process and without sockets: minting and verifying a token with each
+//! algorithm (HS256, ES256, EdDSA), and the dispatch function for each endpoint (plus the
+//! common client errors).
 //!
 //! `cargo bench --bench api`. The `dispatch` group runs with no log subscriber installed
 //! (tracing's macros are then nearly free); `dispatch_logged` runs the same requests with the
@@ -21,9 +22,13 @@ const LOGIN: &str = r#"{"email":"bench@example.com","password":"bench-password"}
 
 /// The state the `server` binary builds, with the secret from the environment.
 fn state() -> Arc<AppState> {
-    let config = Config::from_lookup(|name| match name {
-        "JWT_SECRET" => Some(SECRET.to_owned()),
-        _ => None,
+    state_with(&[("JWT_SECRET", SECRET)])
+}
+
+/// The state the `server` binary builds from these environment variables.
+fn state_with(vars: &[(&str, &str)]) -> Arc<AppState> {
+    let config = Config::from_lookup(|name| {
+        vars.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string())
     })
     .expect("benchmark configuration");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -80,14 +85,36 @@ fn run_dispatch(state: &AppState, request: &Request<Bytes>) -> Response<Bytes> {
     ready(dispatch(state, request.clone()))
 }
 
+/// Minting and verifying, per algorithm (the test keys under `tests/data/keys/`).
 fn token_ops(c: &mut Criterion) {
-    let state = state();
-    let token = state.keys.issue("bench@example.com").unwrap();
+    let algorithms = [
+        ("HS256", state()),
+        (
+            "ES256",
+            state_with(&[
+                ("JWT_ALGORITHM", "ES256"),
+                ("JWT_PRIVATE_KEY", include_str!("../tests/data/keys/es256-1.pem")),
+            ]),
+        ),
+        (
+            "EdDSA",
+            state_with(&[
+                ("JWT_ALGORITHM", "EdDSA"),
+                ("JWT_PRIVATE_KEY", include_str!("../tests/data/keys/ed25519-1.pem")),
+            ]),
+        ),
+    ];
     let mut group = c.benchmark_group("token");
-    group.bench_function("issue", |b| {
-        b.iter(|| state.keys.issue(black_box("bench@example.com")).unwrap())
-    });
-    group.bench_function("verify", |b| b.iter(|| ready(state.keys.verify(black_box(&token)))));
+    for (algorithm, state) in &algorithms {
+        let token = state.keys.issue("bench@example.com").unwrap();
+        assert!(ready(state.keys.verify(&token)).is_ok(), "{algorithm}");
+        group.bench_function(format!("issue {algorithm}"), |b| {
+            b.iter(|| state.keys.issue(black_box("bench@example.com")).unwrap())
+        });
+        group.bench_function(format!("verify {algorithm}"), |b| {
+            b.iter(|| ready(state.keys.verify(black_box(&token))))
+        });
+    }
     group.finish();
 }
 

@@ -1,239 +1,392 @@
 #!/usr/bin/env bash
-# Load harness (issue 6): the release `server` side by side with a bare hyper baseline
-# (examples/baseline.rs, same adapter and runtime, constant "Healthy" answer), on 127.0.0.1.
+# The load harness: every load, soak and start-up measurement of the service, on 127.0.0.1
+# only, bounded in time; it stops and reaps every process it starts. Guide and last figures:
+# docs/performance.md.
 #
-#   scripts/load.sh                      # defaults: 5 rounds x 5 s, 1 wrk thread, 16 connections
-#   ROUNDS=9 DURATION=10 scripts/load.sh # longer, steadier
-#   SERVER_BIN=... BASELINE_BIN=... scripts/load.sh  # measure given binaries, no build
-#   SERVER_ENV="LOG_LEVEL=warn" scripts/load.sh      # extra environment for our server only
+#   scripts/load.sh [ab]                  A/B: each of our endpoints next to the same endpoint
+#                                         of the baseline (examples/baseline.rs), then peak RSS,
+#                                         start-up to first 200 and binary size (~5 min + build)
+#   scripts/load.sh soak [SECONDS]        mixed load on our server for SECONDS (default 180),
+#                                         RSS sampled; fails on any error, on RSS growth or on a
+#                                         non-zero exit after SIGTERM
+#   scripts/load.sh lambda-cold-start [RUNS]
+#                                         process start -> first response of the `lambda` binary
+#                                         under `cargo lambda watch` (default 10 runs)
 #
-# Measures, all in one run so that ratios compare like with like on a noisy machine:
-#   1. A/B rounds: for each of our GET /, POST /auth, GET /contents, one wrk run against the
-#      baseline's GET / and one against ours, alternating which goes first each round. Table:
-#      median req/s, p50/p99 latency, non-2xx count, and OUR/BASELINE ratios.
-#   2. Peak RSS (VmHWM) of a fresh server after RSS_CONNECTIONS-connection runs on each
-#      endpoint (and of a fresh baseline on GET /).
-#   3. Start-up: median time from process start to the first 200 on GET /, over STARTS starts.
-#   4. Size of the stripped release `server` binary.
-# Our server's access log (stdout, one JSON line per /auth and /contents request) goes through
-# a pipe to a counter, as a container runtime would read it; the count is checked against wrk's.
-# Needs: cargo, python3, wrk (installed with apt-get when missing, which needs root).
+# Environment (defaults in brackets):
+#   ab:    ROUNDS [5] x DURATION [5] s per target, CONNECTIONS [16], THREADS [1] (oha worker
+#          threads), WARMUP [1] s, RSS_CONNECTIONS [256], RSS_DURATION [3] s, STARTS [20];
+#          SERVER_ENV="K=V ..." extra environment for our server only;
+#          SERVER_BIN and BASELINE_BIN measure given binaries (no build).
+#   soak:  SOAK_CONNECTIONS [64], SOAK_SAMPLE_SECONDS [5], SOAK_MAX_RSS_GROWTH_KIB [8192],
+#          SOAK_PROFILE [release; dev for a quick look]; SERVER_BIN as above.
+#   lambda-cold-start: LAMBDA_BIN [$target_dir/release/lambda, built when not given; e.g.
+#          $target_dir/lambda/lambda/bootstrap from `cargo lambda build --release`].
+# Needs: cargo, libssl-dev and pkg-config (oha $OHA is built once under $target_dir/tools; a
+# build may wait for cargo's lock on a shared target dir), python3 (standard library;
+# scripts/load_helper.py parses oha's JSON); lambda-cold-start also pip (cargo-lambda and zig in
+# the cached venv "lambda") and curl. Pins: scripts/versions.env.
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
 
-DURATION=${DURATION:-5}               # seconds per measured wrk run
-ROUNDS=${ROUNDS:-5}                   # A/B rounds
-THREADS=${THREADS:-1}                 # wrk threads
-CONNECTIONS=${CONNECTIONS:-16}        # wrk connections in the A/B rounds
-WARMUP=${WARMUP:-1}                   # seconds of unrecorded load per target before the rounds
-RSS_CONNECTIONS=${RSS_CONNECTIONS:-256}
-RSS_DURATION=${RSS_DURATION:-3}       # seconds per endpoint in the RSS phase
-STARTS=${STARTS:-20}                  # process starts timed for the start-up figure
-read -r -a server_env <<<"${SERVER_ENV:-}" # K=V words added to our server's environment
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-helper=(python3 "$root/scripts/load_helper.py")
+mode=${1:-ab}
+helper=(python3 "$repo_root/scripts/load_helper.py")
 secret="load-harness-secret-0123456789abcdef0123456789"
-
-if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it with apt-get" >&2
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-
-target_dir=${CARGO_TARGET_DIR:-$root/target}
-if [[ -n ${SERVER_BIN:-} && -n ${BASELINE_BIN:-} ]]; then
-    server_bin=$SERVER_BIN baseline_bin=$BASELINE_BIN # e.g. to measure an older build
-else
-    echo "building release binaries..." >&2
-    cargo build --release --quiet --bin server --example baseline
-    server_bin=$target_dir/release/server
-    baseline_bin=$target_dir/release/examples/baseline
-fi
+body='{"email":"load@example.com","password":"load-test"}'
 
 work=$(mktemp -d)
-pids=()
+pids=()  # processes to stop on exit
+group="" # process group of `cargo lambda watch`
 cleanup() {
     local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     pids=()
+    if [[ -n $group ]]; then
+        kill -TERM -- "-$group" 2>/dev/null || true
+        wait "$group" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start NAME BINARY [K=V...]: starts BINARY on a free port with a clean environment (plus
-# K=V...); sets $port and $pid. stdout goes through a FIFO to an awk counter of access lines
-# (total, non-2xx).
+# oha is built from crates.io once per pinned version. The harness speaks plain HTTP, but oha
+# does not build without a TLS feature; native-tls links the system OpenSSL, where the default
+# (rustls with aws-lc) would compile a C crypto library first.
+install_oha() {
+    oha="$target_dir/tools/oha-$OHA/bin/oha"
+    if [[ ! -x $oha ]]; then
+        echo "installing oha $OHA under $target_dir/tools" >&2
+        cargo install --locked --quiet oha --version "$OHA" --no-default-features \
+            --features native-tls --root "$target_dir/tools/oha-$OHA"
+    fi
+}
+
+# start NAME BINARY [K=V...]: starts BINARY on a free port of 127.0.0.1 with a clean environment
+# (plus K=V...) and waits for GET / to answer 200; sets $port and $pid. Its stdout goes through
+# a FIFO to an awk filter that counts access lines ($work/NAME.count: total, non-2xx), as a
+# container runtime would read them, and keeps every other line in $work/NAME.log.
 start() {
     local name=$1 binary=$2
     shift 2
     port=$("${helper[@]}" free-port)
     mkfifo "$work/$name.fifo"
-    awk '/"message":"request"/ { n++; if ($0 !~ /"status":2[0-9][0-9][,}]/) bad++ }
-         END { printf "%d %d\n", n, bad }' <"$work/$name.fifo" >"$work/$name.count" &
+    awk -v logfile="$work/$name.log" '
+        /"message":"request"/ { n++; if ($0 !~ /"status":2[0-9][0-9][,}]/) bad++; next }
+        { print >logfile }
+        END { printf "%d %d\n", n, bad }' <"$work/$name.fifo" >"$work/$name.count" &
     pids+=($!)
     env -i PATH="$PATH" PORT="$port" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-        AWS_EC2_METADATA_DISABLED=true "$@" "$binary" >"$work/$name.fifo" 2>"$work/$name.err" &
+        AWS_EC2_METADATA_DISABLED=true "$@" "$binary" >"$work/$name.fifo" 2>>"$work/$name.log" &
     pid=$!
     pids+=("$pid")
     if ! "${helper[@]}" wait "$port" 10; then
-        cat "$work/$name.err" >&2
+        cat "$work/$name.log" >&2
         exit 1
     fi
 }
 
-# stop PID: SIGTERM and wait (the server drains; the log counter then sees EOF).
+# stop PID: SIGTERM, wait (the server drains; its log filter then sees EOF); sets $status.
 stop() {
+    status=0
     kill -TERM "$1"
-    wait "$1" || true
+    wait "$1" || status=$?
 }
 
-# wrk_run LABEL PID PORT SCRIPT PATH CONNECTIONS SECONDS [ROUND]: one wrk run against the
-# process PID; its RESULT line, plus the CPU time PID used per request (user + system), is
-# appended to $work/all, and to $work/results (with LABEL and ROUND) when ROUND is given.
-wrk_run() {
-    local label=$1 target=$2 port=$3 script=$4 path=$5 connections=$6 seconds=$7 round=${8:-}
-    local out result ticks_before ticks_after requests cpu
-    ticks_before=$(cpu_ticks "$target")
-    out=$(TOKEN=$token wrk -t"$THREADS" -c"$connections" -d"${seconds}s" \
-        -s "scripts/wrk/$script.lua" "http://127.0.0.1:$port$path")
-    ticks_after=$(cpu_ticks "$target")
-    result=$(grep '^RESULT' <<<"$out")
-    requests=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$result")
-    cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$clock_ticks" -v n="$requests" \
-        'BEGIN { printf "%.2f", n ? t * 1e6 / hz / n : 0 }')
-    result="$result cpu_us=$cpu"
+# endpoint NAME: sets $path and the oha arguments that make a request to endpoint NAME.
+endpoint() {
+    case $1 in
+    "GET /") path=/ request=() ;;
+    "POST /auth") path=/auth request=(-m POST -T application/json -d "$body") ;;
+    "GET /contents") path=/contents request=(-H "Authorization: Bearer $token") ;;
+    esac
+}
+endpoints=("GET /" "POST /auth" "GET /contents")
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime, all threads
+clock_ticks=$(getconf CLK_TCK)
+rss() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; } # kB
+
+# measure LABEL PID PORT ENDPOINT CONNECTIONS SECONDS [ROUND]: one oha run against process PID.
+# Its summary (requests, req/s, p50/p99, non-2xx, errors) plus the CPU time PID spent per
+# answered request go to $work/all, and with LABEL and ROUND to $work/results when ROUND is set.
+measure() {
+    local label=$1 target=$2 port=$3 name=$4 connections=$5 seconds=$6 round=${7:-}
+    local before after result
+    endpoint "$name"
+    before=$(cpu_ticks "$target")
+    "$oha" --no-tui --output-format json -o "$work/run.json" -w -z "${seconds}s" \
+        -c "$connections" --worker-threads "$THREADS" "${request[@]}" "http://127.0.0.1:$port$path"
+    after=$(cpu_ticks "$target")
+    result=$("${helper[@]}" summary "$work/run.json" $((after - before)) "$clock_ticks")
     echo "$label|${round:-warmup}|$result" >>"$work/all"
     if [[ -n $round ]]; then
         echo "$label|$round|$result" >>"$work/results"
-        printf '  round %s  %-20s %s\n' "$round" "$label" "${result#RESULT }" >&2
+        printf '  round %s  %-24s %s\n' "$round" "$label" "$result" >&2
     fi
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of all threads
-clock_ticks=$(getconf CLK_TCK)
 
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# --- 1. A/B rounds --------------------------------------------------------------------------
-start baseline "$baseline_bin"
-base_pid=$pid base_port=$port
-start ours "$server_bin" "${server_env[@]}"
-ours_pid=$pid ours_port=$port
-token=$("${helper[@]}" token "$ours_port")
-
-echo "A/B: $ROUNDS rounds x ${DURATION}s, wrk -t$THREADS -c$CONNECTIONS (warm-up ${WARMUP}s each)" >&2
-targets=("GET /|get|/" "POST /auth|auth|/auth" "GET /contents|contents|/contents")
-for spec in "${targets[@]}"; do
-    IFS='|' read -r name script path <<<"$spec"
-    wrk_run "warmup ours $name" "$ours_pid" "$ours_port" "$script" "$path" "$CONNECTIONS" "$WARMUP"
-done
-wrk_run "warmup baseline" "$base_pid" "$base_port" get / "$CONNECTIONS" "$WARMUP"
-for ((round = 1; round <= ROUNDS; round++)); do
-    for spec in "${targets[@]}"; do
-        IFS='|' read -r name script path <<<"$spec"
-        if ((round % 2)); then
-            wrk_run "baseline GET /" "$base_pid" "$base_port" get / "$CONNECTIONS" "$DURATION" "$round"
-            wrk_run "ours $name" "$ours_pid" "$ours_port" "$script" "$path" "$CONNECTIONS" "$DURATION" "$round"
-        else
-            wrk_run "ours $name" "$ours_pid" "$ours_port" "$script" "$path" "$CONNECTIONS" "$DURATION" "$round"
-            wrk_run "baseline GET /" "$base_pid" "$base_port" get / "$CONNECTIONS" "$DURATION" "$round"
-        fi
-    done
-done
-stop "$ours_pid"
-stop "$base_pid"
-wait # the log counters
-pids=()
-# Access lines expected: one per /auth and /contents request (+ the token request); a
-# successful GET / is a health check, logged at DEBUG only.
-ours_requests=$(grep -E '^(warmup )?ours (POST /auth|GET /contents)' "$work/all" |
-    sed -n 's/.* requests=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 1 }')
-read -r ours_lines ours_bad_lines <"$work/ours.count"
-
-# --- 2. peak RSS under RSS_CONNECTIONS connections -------------------------------------------
-echo "RSS: fresh processes, ${RSS_DURATION}s per endpoint at $RSS_CONNECTIONS connections" >&2
-rss() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; } # kB
-start rss-ours "$server_bin" "${server_env[@]}"
-token=$("${helper[@]}" token "$port")
-ours_idle_kb=$(rss "$pid" VmRSS)
-for spec in "${targets[@]}"; do
-    IFS='|' read -r name script path <<<"$spec"
-    wrk_run "rss ours $name" "$pid" "$port" "$script" "$path" "$RSS_CONNECTIONS" "$RSS_DURATION"
-done
-ours_peak_kb=$(rss "$pid" VmHWM)
-stop "$pid"
-start rss-baseline "$baseline_bin"
-base_idle_kb=$(rss "$pid" VmRSS)
-wrk_run "rss baseline GET /" "$pid" "$port" get / "$RSS_CONNECTIONS" "$RSS_DURATION"
-base_peak_kb=$(rss "$pid" VmHWM)
-stop "$pid"
-wait
-pids=()
-
-# --- 3. start-up to first 200 -----------------------------------------------------------------
-echo "start-up: $STARTS starts each" >&2
-startup() { # startup BINARY [K=V...]: the helper starts BINARY with exactly this environment
-    local binary=$1
-    shift
-    "${helper[@]}" startup "$STARTS" PATH="$PATH" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-        AWS_EC2_METADATA_DISABLED=true "$@" -- "$binary"
+build() { # build PROFILE TARGET...: cargo build, quietly
+    echo "building ($1): ${*:2}" >&2
+    cargo build --quiet --profile "$1" "${@:2}"
 }
-ours_startup=$(startup "$server_bin" "${server_env[@]}")
-base_startup=$(startup "$baseline_bin")
 
-# --- 4. binary size ---------------------------------------------------------------------------
-size=$(stat -c %s "$server_bin")
-if command -v strip >/dev/null; then
+ab() {
+    DURATION=${DURATION:-5} ROUNDS=${ROUNDS:-5} THREADS=${THREADS:-1}
+    CONNECTIONS=${CONNECTIONS:-16} WARMUP=${WARMUP:-1} STARTS=${STARTS:-20}
+    RSS_CONNECTIONS=${RSS_CONNECTIONS:-256} RSS_DURATION=${RSS_DURATION:-3}
+    local server_env server_bin baseline_bin
+    read -r -a server_env <<<"${SERVER_ENV:-}"
+    install_oha
+    if [[ -n ${SERVER_BIN:-} && -n ${BASELINE_BIN:-} ]]; then
+        server_bin=$SERVER_BIN baseline_bin=$BASELINE_BIN # e.g. to measure an older build
+    else
+        build release --bin server --example baseline
+        server_bin=$target_dir/release/server baseline_bin=$target_dir/release/examples/baseline
+    fi
+    local load_start
+    load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+    # 1. A/B rounds: our endpoint and the baseline's same endpoint, alternating which goes first.
+    local base_pid base_port ours_pid ours_port name round
+    start baseline "$baseline_bin"
+    base_pid=$pid base_port=$port
+    start ours "$server_bin" "${server_env[@]}"
+    ours_pid=$pid ours_port=$port
+    token=$("${helper[@]}" token "$ours_port")
+    echo "A/B: $ROUNDS rounds x ${DURATION}s, oha -c$CONNECTIONS --worker-threads $THREADS" \
+        "(warm-up ${WARMUP}s each)" >&2
+    for name in "${endpoints[@]}"; do
+        measure "ours $name" "$ours_pid" "$ours_port" "$name" "$CONNECTIONS" "$WARMUP"
+        measure "baseline $name" "$base_pid" "$base_port" "$name" "$CONNECTIONS" "$WARMUP"
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for name in "${endpoints[@]}"; do
+            if ((round % 2)); then
+                measure "baseline $name" "$base_pid" "$base_port" "$name" "$CONNECTIONS" "$DURATION" "$round"
+                measure "ours $name" "$ours_pid" "$ours_port" "$name" "$CONNECTIONS" "$DURATION" "$round"
+            else
+                measure "ours $name" "$ours_pid" "$ours_port" "$name" "$CONNECTIONS" "$DURATION" "$round"
+                measure "baseline $name" "$base_pid" "$base_port" "$name" "$CONNECTIONS" "$DURATION" "$round"
+            fi
+        done
+    done
+    stop "$ours_pid"
+    stop "$base_pid"
+    wait # the log filters
+    pids=()
+    # Access lines expected: one per /auth and /contents request (+ the token request); a
+    # successful GET / is a health check, logged at DEBUG only.
+    local ours_requests ours_lines ours_bad_lines
+    ours_requests=$(grep -E '^ours (POST /auth|GET /contents)[|]' "$work/all" |
+        sed -n 's/.*requests=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 1 }')
+    read -r ours_lines ours_bad_lines <"$work/ours.count"
+
+    # 2. Peak RSS (VmHWM) of fresh processes after RSS_CONNECTIONS connections on each endpoint.
+    echo "RSS: fresh processes, ${RSS_DURATION}s per endpoint at $RSS_CONNECTIONS connections" >&2
+    local who ours_idle_kb ours_peak_kb baseline_idle_kb baseline_peak_kb
+    for who in ours baseline; do
+        if [[ $who == ours ]]; then
+            start rss-ours "$server_bin" "${server_env[@]}"
+        else
+            start rss-baseline "$baseline_bin"
+        fi
+        token=$("${helper[@]}" token "$port")
+        printf -v "${who}_idle_kb" %s "$(rss "$pid" VmRSS)"
+        for name in "${endpoints[@]}"; do
+            measure "rss $who $name" "$pid" "$port" "$name" "$RSS_CONNECTIONS" "$RSS_DURATION"
+        done
+        printf -v "${who}_peak_kb" %s "$(rss "$pid" VmHWM)"
+        stop "$pid"
+    done
+    wait
+    pids=()
+
+    # 3. Start-up: process start to the first 200 on GET /, secret from the environment.
+    echo "start-up: $STARTS starts each" >&2
+    local ours_startup baseline_startup
+    startup() { # startup BINARY [K=V...]: the helper starts BINARY with exactly this environment
+        "${helper[@]}" startup "$STARTS" PATH="$PATH" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
+            AWS_EC2_METADATA_DISABLED=true "${@:2}" -- "$1"
+    }
+    ours_startup=$(startup "$server_bin" "${server_env[@]}")
+    baseline_startup=$(startup "$baseline_bin")
+
+    # 4. Size of the stripped release `server` binary.
+    local size
     strip -o "$work/server.stripped" "$server_bin"
     size=$(stat -c %s "$work/server.stripped")
-fi
 
-# --- report ----------------------------------------------------------------------------------
-mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
-ms() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$1"; }
-echo
-echo "## simple-jwt-api load harness — $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1);" \
-    "$(uname -sr); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
-echo "load average (1/5/15 min): $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
-echo "A/B: $ROUNDS rounds x ${DURATION}s per target, wrk -t$THREADS -c$CONNECTIONS, alternating order;" \
-    "ratios are OUR median / BASELINE median (baseline: $((ROUNDS * 3)) runs of GET /)"
-if ((${#server_env[@]})); then
-    echo "our server's extra environment (SERVER_ENV): ${server_env[*]}"
-fi
-echo "CPU us/req: user + system CPU time of the measured server process per completed request" \
-    "(all its threads; the least noisy figure on a shared machine)"
-echo
-"${helper[@]}" table "$work/results"
-echo
-printf '| %-48s | %-22s | %-18s |\n' measure value target
-printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..20})"
-access_verdict() {
-    if ((ours_lines >= ours_requests && ours_bad_lines == 0)); then
-        echo "one per request: ok"
-    elif ((${#server_env[@]})); then
-        echo "(SERVER_ENV set)" # e.g. LOG_LEVEL=warn: no access lines expected
-    else
-        echo "MISS"
+    # Report.
+    echo
+    echo "## simple-jwt-api load harness, A/B — $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1);" \
+        "$(uname -sr); $("$oha" --version)"
+    echo "load average (1/5/15 min): $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+    echo "A/B: $ROUNDS rounds x ${DURATION}s per target, oha -c$CONNECTIONS --worker-threads" \
+        "$THREADS, alternating order; ratios are OUR median / the baseline's median on the SAME" \
+        "endpoint; the last column compares with the baseline's GET / (the targets of issue 6)"
+    if ((${#server_env[@]})); then
+        echo "our server's extra environment (SERVER_ENV): ${server_env[*]}"
     fi
+    echo "CPU us/req: user + system CPU time of the measured server process per answered" \
+        "request (all its threads; the least noisy figure on a shared machine)"
+    echo
+    "${helper[@]}" table "$work/results"
+    echo
+    local access
+    if ((ours_lines >= ours_requests && ours_bad_lines == 0)); then
+        access="one per request: ok"
+    elif ((${#server_env[@]})); then
+        access="(SERVER_ENV set)" # e.g. LOG_LEVEL=warn: no access lines expected
+    else
+        access="MISS"
+    fi
+    mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
+    ms() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<<"$1"; }
+    verdict() { awk -v v="$1" -v max="$2" -v unit="$3" 'BEGIN { print "<= " max " " unit ": " ((v <= max) ? "ok" : "MISS") }'; }
+    echo "| measure | value | target |"
+    echo "|---|---|---|"
+    echo "| peak RSS, ours, $RSS_CONNECTIONS conns (idle $(mib "$ours_idle_kb")) | $(mib "$ours_peak_kb") |" \
+        "$(verdict "$(awk -v kb="$ours_peak_kb" 'BEGIN { print kb / 1024 }')" 20 MiB) |"
+    echo "| peak RSS, baseline, $RSS_CONNECTIONS conns (idle $(mib "$baseline_idle_kb")) | $(mib "$baseline_peak_kb") | (reference) |"
+    echo "| start-up to first 200, ours (median of $STARTS) | $(ms "$ours_startup") ms |" \
+        "$(verdict "$(ms "$ours_startup")" 20 ms) |"
+    echo "| start-up to first 200, baseline | $(ms "$baseline_startup") ms | (reference) |"
+    echo "| stripped release server binary | $(awk -v b="$size" 'BEGIN { printf "%.2f MiB", b / 1048576 }') |" \
+        "$(verdict "$(awk -v b="$size" 'BEGIN { print b / 1048576 }')" 8 MiB) |"
+    echo "| access-log lines, ours (/auth + /contents requests) | $ours_lines ($ours_requests) | $access |"
+    echo
+    echo "start-up detail: ours $ours_startup; baseline $baseline_startup"
+    echo "RSS-phase runs ($RSS_CONNECTIONS conns):"
+    grep -F "rss " "$work/all" | sed 's/|warmup|/: /; s/^/  /'
 }
-verdict() { awk -v v="$1" -v max="$2" -v unit="$3" 'BEGIN { print "<= " max " " unit ": " ((v <= max) ? "ok" : "MISS") }'; }
-printf '| %-48s | %-22s | %-18s |\n' \
-    "peak RSS, ours, $RSS_CONNECTIONS conns (idle $(mib "$ours_idle_kb"))" "$(mib "$ours_peak_kb")" \
-    "$(verdict "$(awk -v kb="$ours_peak_kb" 'BEGIN { print kb / 1024 }')" 20 MiB)" \
-    "peak RSS, baseline, $RSS_CONNECTIONS conns (idle $(mib "$base_idle_kb"))" "$(mib "$base_peak_kb")" "(reference)" \
-    "start-up to first 200, ours (median of $STARTS)" "$(ms "$ours_startup") ms" "$(verdict "$(ms "$ours_startup")" 20 ms)" \
-    "start-up to first 200, baseline" "$(ms "$base_startup") ms" "(reference)" \
-    "stripped release server binary" "$(awk -v b="$size" 'BEGIN { printf "%.2f MiB", b / 1048576 }')" \
-    "$(verdict "$(awk -v b="$size" 'BEGIN { print b / 1048576 }')" 8 MiB)" \
-    "access-log lines, ours (/auth + /contents requests)" "$ours_lines ($ours_requests)" \
-    "$(access_verdict)"
-echo
-echo "start-up detail: ours $ours_startup; baseline $base_startup"
-echo "RSS-phase runs ($RSS_CONNECTIONS conns):"
-grep -F "rss " "$work/all" | sed 's/|warmup|RESULT/:/' | sed 's/^/  /'
+
+soak() {
+    local duration=${1:-180} connections=${SOAK_CONNECTIONS:-64} interval=${SOAK_SAMPLE_SECONDS:-5}
+    local max_growth=${SOAK_MAX_RSS_GROWTH_KIB:-8192} profile=${SOAK_PROFILE:-release} warmup=10
+    local binary=${SERVER_BIN:-}
+    install_oha
+    if [[ -z $binary ]]; then
+        build "$profile" --bin server
+        binary=$target_dir/$profile/server
+        [[ $profile == dev ]] && binary=$target_dir/debug/server
+    fi
+    # Logging stays on (info: one access line per request, as in production).
+    start soak "$binary" LOG_LEVEL=info
+    local server_pid=$pid url="http://127.0.0.1:$port"
+    token=$("${helper[@]}" token "$port")
+
+    # The mix: a quarter of the connections per endpoint, the last quarter GET / on a new
+    # connection per request, so connections are also opened and closed throughout.
+    local share=$((connections / 4)) name i=0 load_pids=()
+    echo "==> soak: ${duration}s, $connections connections ($share per endpoint, $share on GET /" \
+        "with a new connection per request), $url, $binary"
+    echo "    RSS at start: $(rss "$server_pid" VmRSS) KiB"
+    for name in "${endpoints[@]}" "GET / (new connection)"; do
+        endpoint "${name% (new connection)}"
+        [[ $name == *new* ]] && request+=(--disable-keepalive)
+        "$oha" --no-tui --output-format json -o "$work/soak$i.json" -w -z "${duration}s" \
+            -c "$share" --worker-threads 1 "${request[@]}" "$url$path" &
+        load_pids+=($!)
+        pids+=($!)
+        i=$((i + 1))
+    done
+    local elapsed=0 samples=$work/rss.csv
+    while kill -0 "${load_pids[@]}" 2>/dev/null; do
+        sleep "$interval"
+        elapsed=$((elapsed + interval))
+        kill -0 "$server_pid" 2>/dev/null || { echo "server died"; cat "$work/soak.log"; exit 1; }
+        echo "$elapsed,$(rss "$server_pid" VmRSS)" >>"$samples"
+    done
+    local fail=0
+    for i in "${load_pids[@]}"; do wait "$i" || { echo "FAIL: oha exited with an error"; fail=1; }; done
+    echo "    RSS samples (s,KiB): $(tr '\n' ' ' <"$samples")"
+
+    local rss_warm rss_end rss_max server_errors growth
+    rss_warm=$(awk -F, -v w="$warmup" '$1 >= w { print $2; exit }' "$samples")
+    rss_end=$(tail -1 "$samples" | cut -d, -f2)
+    rss_max=$(cut -d, -f2 "$samples" | sort -n | tail -1)
+    stop "$server_pid"
+    wait # the log filter
+    pids=()
+    server_errors=$(grep -c '"level":"ERROR"' "$work/soak.log" || true)
+    growth=$((rss_end - rss_warm))
+    # Per-endpoint and total figures; fails on any non-2xx or connection error.
+    "${helper[@]}" soak "$duration" "${endpoints[@]}" "GET / (new connection)" -- "$work"/soak{0,1,2,3}.json ||
+        fail=1
+    echo "==> RSS after ${warmup}s warm-up ${rss_warm} KiB, end ${rss_end} KiB (growth ${growth} KiB)," \
+        "max ${rss_max} KiB; access lines $(cut -d' ' -f1 "$work/soak.count"); server error log" \
+        "lines: ${server_errors}; exit status after SIGTERM: $status"
+    ((growth <= max_growth)) || { echo "FAIL: RSS grew by $growth KiB"; fail=1; }
+    ((status == 0)) || { echo "FAIL: exit status $status"; fail=1; }
+    ((server_errors == 0)) || { echo "FAIL: server logged errors"; cat "$work/soak.log"; fail=1; }
+    return "$fail"
+}
+
+# Time from process start to first response of the `lambda` binary under a local Lambda runtime
+# API (a proxy for cold-start init): `cargo lambda watch --only-lambda-apis` provides the runtime
+# API and its Function URL front; each run starts the binary with AWS_LAMBDA_RUNTIME_API pointing
+# at it, sends GET / through the front at the same moment, and stops the clock when the response
+# arrives. The secret comes from JWT_SECRET (no SSM call), so this is the binary's own init:
+# config, logging, keys, runtime client, first /next poll, one dispatch.
+lambda_cold_start() {
+    local runs=${1:-10} binary=${LAMBDA_BIN:-}
+    if [[ -z $binary ]]; then
+        build release --bin lambda
+        binary=$target_dir/release/lambda
+    fi
+    [[ -x $binary ]] || { echo "lambda-cold-start: no executable $binary" >&2; exit 2; }
+    local bin
+    bin=$(venv lambda "cargo-lambda==$CARGO_LAMBDA" "ziglang==$ZIGLANG")
+    port=$("${helper[@]}" free-port)
+    # Its own process group (setsid), so that cleanup stops everything watch starts.
+    PATH="$bin:$PATH" setsid cargo lambda watch -A 127.0.0.1 -P "$port" --only-lambda-apis \
+        >"$work/watch.log" 2>&1 &
+    group=$!
+    local i
+    for i in $(seq 600); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        if ((i == 600)) || ! kill -0 "$group" 2>/dev/null; then
+            echo "cargo lambda watch did not listen on 127.0.0.1:$port" >&2
+            cat "$work/watch.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    local run begin end code function_pid
+    for ((run = 1; run <= runs; run++)); do
+        begin=$(date +%s%N)
+        env -i PATH="$PATH" AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/lambda" \
+            AWS_LAMBDA_FUNCTION_NAME=lambda AWS_LAMBDA_FUNCTION_VERSION=1 \
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_EC2_METADATA_DISABLED=true \
+            AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true JWT_SECRET="$secret" \
+            "$binary" >/dev/null 2>&1 &
+        function_pid=$!
+        pids+=("$function_pid")
+        code=$(curl -s -o /dev/null -w '%{http_code}' -m 30 "http://127.0.0.1:$port/lambda-url/lambda/") || true
+        end=$(date +%s%N)
+        kill "$function_pid" 2>/dev/null || true
+        wait "$function_pid" 2>/dev/null || true
+        pids=()
+        [[ $code == 200 ]] || { echo "run $run: HTTP $code" >&2; cat "$work/watch.log" >&2; exit 1; }
+        echo $(((end - begin) / 1000)) >>"$work/cold.us"
+        printf 'run %2d: %s ms\n' "$run" "$(awk '{ v = $1 } END { printf "%.3f", v / 1000 }' "$work/cold.us")"
+    done
+    printf 'binary: %s (%s bytes)\n' "$binary" "$(stat -c %s "$binary")"
+    printf 'process start -> first response, %d runs: %s\n' "$runs" \
+        "$("${helper[@]}" stats <"$work/cold.us")"
+}
+
+case $mode in
+ab) ab ;;
+soak) soak "${@:2}" ;;
+lambda-cold-start) lambda_cold_start "${@:2}" ;;
+*)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
+    exit 2
+    ;;
+esac

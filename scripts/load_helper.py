@@ -3,12 +3,19 @@
 
   free-port                  print a free TCP port on 127.0.0.1
   wait PORT [SECONDS]        wait until GET / on PORT answers 200 (exit 1 on timeout)
-  token PORT                 POST /auth on PORT and print the token
+  token PORT                 POST /auth on PORT and print the token (for the harness only)
   startup RUNS [K=V...] -- CMD...
                              start CMD RUNS times with exactly the environment K=V... plus
                              PORT (a free port each time) and print the median time from
                              process start to the first 200 on GET /
-  table RESULTS              print the summary table from the RESULT lines load.sh collected
+  summary OHA_JSON CPU_TICKS CLK_TCK
+                             one line from an oha --output-format json report, plus the server's
+                             CPU time per answered request
+  table RESULTS              the A/B table from the `label|round|summary` lines load.sh collected
+  soak SECONDS NAME... -- OHA_JSON...
+                             per-endpoint and total figures of the soak's oha runs; exit 1 on
+                             any non-2xx response or connection error
+  stats                      median, min and max of the microsecond figures on stdin, in ms
 """
 
 import json
@@ -21,6 +28,9 @@ import time
 import urllib.request
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+ENDPOINTS = ["GET /", "POST /auth", "GET /contents"]
+# Issue 6's targets for our endpoints, against the baseline's GET / (req/s ratio; p99 <= 1.5x).
+GOALS = {"GET /": 0.90, "POST /auth": 0.75, "GET /contents": 0.75}
 
 
 def free_port():
@@ -94,62 +104,96 @@ def startup(runs, environment, command):
     return 0
 
 
-def parse(line):
-    """`label|round|RESULT k=v ...` -> (label, dict)."""
-    label, _, rest = line.rstrip("\n").split("|", 2)
-    fields = dict(item.split("=", 1) for item in rest.split()[1:])
-    return label, {k: float(v) for k, v in fields.items()}
+def oha(path):
+    """The figures of one oha JSON report: answered requests, req/s, p50/p99 in µs, non-2xx
+    responses and connection errors (oha's errorDistribution)."""
+    with open(path) as report:
+        data = json.load(report)
+    statuses = data["statusCodeDistribution"]
+    answered = sum(statuses.values())
+    latency = data["latencyPercentiles"]
+    return {
+        "requests": answered,
+        "rps": answered / data["summary"]["total"],
+        "p50_us": (latency.get("p50") or 0) * 1e6,
+        "p99_us": (latency.get("p99") or 0) * 1e6,
+        "non2xx": sum(n for code, n in statuses.items() if not code.startswith("2")),
+        "errors": sum(data["errorDistribution"].values()),
+    }
+
+
+def summary(path, ticks, hz):
+    run = oha(path)
+    run["cpu_us"] = ticks * 1e6 / hz / run["requests"] if run["requests"] else 0
+    print(" ".join(f"{key}={value:.1f}" if isinstance(value, float) else f"{key}={value}"
+                   for key, value in run.items()))
+    return 0
 
 
 def table(path):
     runs = {}
     with open(path) as results:
         for line in results:
-            if "|" in line:
-                label, fields = parse(line)
-                runs.setdefault(label, []).append(fields)
-    base = runs.get("baseline GET /")
-    if not base:
-        print("no baseline runs recorded", file=sys.stderr)
-        return 1
+            label, _, fields = line.rstrip("\n").split("|", 2)
+            runs.setdefault(label, []).append(
+                {k: float(v) for k, v in (item.split("=", 1) for item in fields.split())}
+            )
 
     def med(label, key):
         return statistics.median(r[key] for r in runs[label])
 
-    base_rps, base_p99 = med("baseline GET /", "rps"), med("baseline GET /", "p99_us")
-    header = (
-        f"| {'target':<22} | {'rounds':>6} | {'req/s (median)':>14} | {'p50 ms':>7} | "
-        f"{'p99 ms':>7} | {'non-2xx':>7} | {'CPU us/req':>10} | {'req/s vs base':>13} | "
-        f"{'p99 vs base':>11} | {'target':<21} |"
-    )
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    goals = {"ours GET /": 0.90, "ours POST /auth": 0.75, "ours GET /contents": 0.75}
-    for label in ["baseline GET /", "ours GET /", "ours POST /auth", "ours GET /contents"]:
-        if label not in runs:
-            continue
-        rps, p50, p99 = med(label, "rps"), med(label, "p50_us"), med(label, "p99_us")
-        bad = int(sum(r["non2xx"] + r["sockerr"] for r in runs[label]))
-        rps_ratio, p99_ratio = rps / base_rps, p99 / base_p99
-        if label in goals:
-            ok = rps_ratio >= goals[label] and p99_ratio <= 1.5 and bad == 0
-            goal = f">={goals[label]:.2f}x, <=1.5x: {'ok' if ok else 'MISS'}"
-        else:
-            goal = "(reference)"
-        cpu = med(label, "cpu_us") if all("cpu_us" in r for r in runs[label]) else float("nan")
-        print(
-            f"| {label:<22} | {len(runs[label]):>6} | {rps:>14,.0f} | {p50 / 1000:>7.3f} | "
-            f"{p99 / 1000:>7.3f} | {bad:>7} | {cpu:>10.1f} | {rps_ratio:>12.2f}x | "
-            f"{p99_ratio:>10.2f}x | {goal:<21} |"
-        )
+    print("| target | runs | req/s (median) | p50 ms | p99 ms | non-2xx + errors | CPU µs/req "
+          "| req/s vs base | p99 vs base | CPU µs vs base | req/s vs base GET / | target (issue 6) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    home = "baseline GET /"
+    for name in ENDPOINTS:
+        base = f"baseline {name}"
+        for label in (base, f"ours {name}"):
+            if label not in runs:
+                continue
+            rps, p99, cpu = med(label, "rps"), med(label, "p99_us"), med(label, "cpu_us")
+            bad = int(sum(r["non2xx"] + r["errors"] for r in runs[label]))
+            cells = [label, len(runs[label]), f"{rps:,.0f}", f"{med(label, 'p50_us') / 1000:.3f}",
+                     f"{p99 / 1000:.3f}", bad, f"{cpu:.1f}"]
+            if label == base:
+                cells += ["(reference)"] + [""] * 4
+            else:
+                home_rps, home_p99 = rps / med(home, "rps"), p99 / med(home, "p99_us")
+                ok = home_rps >= GOALS[name] and home_p99 <= 1.5 and bad == 0
+                cells += [f"{rps / med(base, 'rps'):.2f}x", f"{p99 / med(base, 'p99_us'):.2f}x",
+                          f"{cpu - med(base, 'cpu_us'):+.1f}", f"{home_rps:.2f}x",
+                          f">= {GOALS[name]:.2f}x, p99 <= 1.5x: {'ok' if ok else 'MISS'}"]
+            print("| " + " | ".join(str(c) for c in cells) + " |")
+    return 0
+
+
+def soak(seconds, names, paths):
+    failed = False
+    total = {"requests": 0, "rps": 0.0, "non2xx": 0, "errors": 0}
+    for name, path in zip(names, paths):
+        run = oha(path)
+        for key in total:
+            total[key] += run[key]
+        print(f"    {name:<24} {run['requests']:>10,} requests, {run['rps']:>9,.0f} req/s, "
+              f"p50 {run['p50_us'] / 1000:.2f} ms, p99 {run['p99_us'] / 1000:.2f} ms, "
+              f"non-2xx {run['non2xx']}, errors {run['errors']}")
+        if run["non2xx"] or run["errors"]:
+            failed = True
+            print(f"FAIL: {name}: non-2xx responses or connection errors")
+    print(f"==> soak result: {total['requests']:,} requests in {seconds} s = "
+          f"{total['rps']:,.0f} req/s; non-2xx: {total['non2xx']}; errors: {total['errors']}")
+    return 1 if failed else 0
+
+
+def stats():
+    values = [float(line) / 1000 for line in sys.stdin if line.strip()]
+    print(f"median {statistics.median(values):.3f} ms, min {min(values):.3f} ms, "
+          f"max {max(values):.3f} ms")
     return 0
 
 
 def main(argv):
-    if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    command, args = argv[1], argv[2:]
+    command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if command == "free-port":
         print(free_port())
         return 0
@@ -160,9 +204,16 @@ def main(argv):
     if command == "startup":
         split = args.index("--")
         environment = dict(item.split("=", 1) for item in args[1:split])
-        return startup(int(args[0]), environment, args[split + 1 :])
+        return startup(int(args[0]), environment, args[split + 1:])
+    if command == "summary":
+        return summary(args[0], int(args[1]), int(args[2]))
     if command == "table":
         return table(args[0])
+    if command == "soak":
+        split = args.index("--")
+        return soak(args[0], args[1:split], args[split + 1:])
+    if command == "stats":
+        return stats()
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -2,7 +2,9 @@
 //! once. An invalid value stops the process with a message naming the variable; nothing is
 //! re-read while serving.
 
-use crate::secret::{Secret, SecretError, Strength};
+use crate::keys::KeyPolicy;
+use crate::secret::Strength;
+use crate::token::{KeyPair, SigningAlgorithm};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -32,17 +34,31 @@ pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
 /// across the fleet, while a leaked old secret stops being useful soon after rotation.
 /// Set it to `TOKEN_TTL_SECONDS` for rotations no user notices, or 0 to revoke at once.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
+/// Default `Cache-Control: max-age` of the JWKS: five minutes, Envoy's default JWKS cache
+/// duration, so a verifier asks again about as often as a pod re-reads SSM.
+pub const DEFAULT_JWKS_MAX_AGE_SECONDS: u64 = 300;
+/// Default delay between a new private key being seen in SSM (and published) and it signing:
+/// a verifier may hold a JWKS fetched from a pod that had not refreshed yet (up to one
+/// refresh period, 300 s) for up to the JWKS max-age (300 s); 900 s covers both with margin.
+pub const DEFAULT_ACTIVATION_SECONDS: u64 = 900;
 
 /// Every environment variable the binaries read (besides the AWS SDK's standard ones on the
 /// SSM path). Deployment manifests are checked against this list.
 pub const VARIABLES: &[&str] = &[
     "PORT",
     "BIND_ADDRESS",
+    "JWT_ALGORITHM",
     "JWT_SECRET",
     "JWT_ALLOW_WEAK_SECRET",
     "JWT_SECRET_PARAMETER",
+    "JWT_PRIVATE_KEY",
+    "JWT_PRIVATE_KEY_PARAMETER",
     "JWT_SECRET_REFRESH_SECONDS",
     "JWT_SECRET_GRACE_SECONDS",
+    "JWT_KEY_ACTIVATION_SECONDS",
+    "JWKS_MAX_AGE_SECONDS",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
     "TOKEN_TTL_SECONDS",
     "TOKEN_LEEWAY_SECONDS",
     "BODY_LIMIT_BYTES",
@@ -58,24 +74,31 @@ pub const DEFAULT_BODY_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Default cap on connections open at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
-/// Where the HMAC secret comes from.
+/// Where the signing key material (HMAC secret or private key) comes from.
 #[derive(Debug)]
 pub enum SecretSource {
-    /// `JWT_SECRET` was set; the value already met the secret policy.
+    /// `JWT_SECRET` (HS256) or `JWT_PRIVATE_KEY` (ES256, EdDSA) was set; the value already
+    /// met the policy and the keys are built.
     Env {
-        /// The secret.
-        secret: Secret,
-        /// Whether it is shorter than recommended (accepted only with `JWT_ALLOW_WEAK_SECRET`).
+        /// The keys derived from the value (boxed: a key pair is large beside the SSM variant).
+        keys: Box<KeyPair>,
+        /// Whether a secret is shorter than recommended (accepted only with
+        /// `JWT_ALLOW_WEAK_SECRET`).
         strength: Strength,
     },
-    /// `JWT_SECRET` was absent: read the SSM parameter at start-up and then periodically.
+    /// The material is read from an SSM parameter at start-up and then periodically.
     Ssm {
-        /// Parameter name or full ARN (`JWT_SECRET_PARAMETER`).
+        /// Parameter name or full ARN (`JWT_SECRET_PARAMETER` or `JWT_PRIVATE_KEY_PARAMETER`).
         parameter: String,
+        /// The variable that named it, for error messages.
+        variable: &'static str,
         /// Re-read period; `None` never re-reads (`JWT_SECRET_REFRESH_SECONDS=0`).
         refresh: Option<Duration>,
-        /// How long a rotated-out secret keeps verifying (`JWT_SECRET_GRACE_SECONDS`).
+        /// How long a replaced key keeps verifying (`JWT_SECRET_GRACE_SECONDS`).
         grace: Duration,
+        /// How long a new key is published before it signs (`JWT_KEY_ACTIVATION_SECONDS`;
+        /// always zero for HS256, whose secret is never published).
+        activation: Duration,
     },
 }
 
@@ -84,10 +107,18 @@ pub enum SecretSource {
 pub struct Config {
     /// Address the server binds (`BIND_ADDRESS`:`PORT`).
     pub bind: SocketAddr,
-    /// The secret, or where to fetch it.
+    /// The key material, or where to fetch it.
     pub secret: SecretSource,
-    /// Whether secrets shorter than 32 bytes are accepted (`JWT_ALLOW_WEAK_SECRET`).
-    pub allow_weak_secret: bool,
+    /// How key material becomes keys: the algorithm (`JWT_ALGORITHM`) and whether secrets
+    /// shorter than 32 bytes are accepted (`JWT_ALLOW_WEAK_SECRET`).
+    pub key_policy: KeyPolicy,
+    /// `iss` of issued tokens, required of verified ones, and the base of the discovery
+    /// document's URLs (`JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens, required of verified ones (`JWT_AUDIENCE`).
+    pub audience: Option<String>,
+    /// `Cache-Control: max-age` of the JWKS and discovery responses (`JWKS_MAX_AGE_SECONDS`).
+    pub jwks_max_age: Duration,
     /// Lifetime of issued tokens (`TOKEN_TTL_SECONDS`).
     pub token_ttl: Duration,
     /// Clock-skew leeway for `exp`/`nbf`, in seconds (`TOKEN_LEEWAY_SECONDS`).
@@ -109,19 +140,12 @@ pub struct Config {
 
 /// A configuration value that could not be used. The message names the variable and never
 /// contains the secret.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
 pub struct ConfigError {
     variable: &'static str,
     problem: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.variable, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn new(variable: &'static str, problem: impl Into<String>) -> Self {
@@ -142,28 +166,89 @@ impl Config {
 
         let port = parse_or(&get, "PORT", DEFAULT_PORT)?;
         let address: IpAddr = parse_or(&get, "BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
-        let allow_weak_secret = parse_bool(&get, "JWT_ALLOW_WEAK_SECRET")?;
-        let secret = match lookup("JWT_SECRET") {
+        let algorithm: SigningAlgorithm = get("JWT_ALGORITHM")
+            .map_or(Ok(SigningAlgorithm::Hs256), |raw| {
+                raw.trim().parse().map_err(|err: String| ConfigError::new("JWT_ALGORITHM", err))
+            })?;
+        let key_policy =
+            KeyPolicy { algorithm, allow_weak: parse_bool(&get, "JWT_ALLOW_WEAK_SECRET")? };
+        let (value_variable, parameter_variable, other_value, other_parameter) = if algorithm
+            .is_public_key()
+        {
+            ("JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_PARAMETER", "JWT_SECRET", "JWT_SECRET_PARAMETER")
+        } else {
+            ("JWT_SECRET", "JWT_SECRET_PARAMETER", "JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_PARAMETER")
+        };
+        // Material meant for the other kind of algorithm is a mistake worth stopping for: it
+        // would otherwise be ignored silently.
+        for variable in [other_value, other_parameter] {
+            if get(variable).is_some() {
+                return Err(ConfigError::new(
+                    variable,
+                    format!(
+                        "is set, but JWT_ALGORITHM={algorithm} reads {value_variable} or \
+                         {parameter_variable}; remove it"
+                    ),
+                ));
+            }
+        }
+        let jwks_max_age = parse_or(&get, "JWKS_MAX_AGE_SECONDS", DEFAULT_JWKS_MAX_AGE_SECONDS)?;
+        let secret = match lookup(value_variable) {
             Some(value) => {
-                let (secret, strength) = Secret::new(value, allow_weak_secret)
-                    .map_err(|err: SecretError| ConfigError::new("JWT_SECRET", err.to_string()))?;
-                SecretSource::Env { secret, strength }
+                let (keys, strength) = key_policy
+                    .build(value, None)
+                    .map_err(|err| ConfigError::new(value_variable, err.to_string()))?;
+                SecretSource::Env { keys: Box::new(keys), strength }
             }
             None => {
-                let parameter = get("JWT_SECRET_PARAMETER")
-                    .unwrap_or_else(|| DEFAULT_SECRET_PARAMETER.to_owned())
-                    .trim()
-                    .to_owned();
+                let parameter = match get(parameter_variable) {
+                    Some(parameter) => parameter.trim().to_owned(),
+                    None if !algorithm.is_public_key() => DEFAULT_SECRET_PARAMETER.to_owned(),
+                    None => {
+                        return Err(ConfigError::new(
+                            value_variable,
+                            format!(
+                                "JWT_ALGORITHM={algorithm} needs a private key: set \
+                                 {value_variable} (PKCS#8 PEM) or {parameter_variable} (an SSM \
+                                 SecureString holding it)"
+                            ),
+                        ));
+                    }
+                };
                 let refresh =
                     parse_or(&get, "JWT_SECRET_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS)?;
                 let grace = parse_or(&get, "JWT_SECRET_GRACE_SECONDS", DEFAULT_GRACE_SECONDS)?;
+                let activation = if algorithm.is_public_key() {
+                    let activation =
+                        parse_or(&get, "JWT_KEY_ACTIVATION_SECONDS", DEFAULT_ACTIVATION_SECONDS)?;
+                    if activation < jwks_max_age {
+                        return Err(ConfigError::new(
+                            "JWT_KEY_ACTIVATION_SECONDS",
+                            format!(
+                                "is {activation}, shorter than JWKS_MAX_AGE_SECONDS \
+                                 ({jwks_max_age}): verifiers caching the JWKS would meet \
+                                 tokens signed with a key they do not hold yet"
+                            ),
+                        ));
+                    }
+                    activation
+                } else {
+                    0
+                };
                 SecretSource::Ssm {
                     parameter,
+                    variable: parameter_variable,
                     refresh: (refresh > 0).then(|| Duration::from_secs(refresh)),
                     grace: Duration::from_secs(grace),
+                    activation: Duration::from_secs(activation),
                 }
             }
         };
+        let issuer = get("JWT_ISSUER").map(|raw| raw.trim().to_owned());
+        if let Some(issuer) = &issuer {
+            check_issuer(issuer).map_err(|problem| ConfigError::new("JWT_ISSUER", problem))?;
+        }
+        let audience = get("JWT_AUDIENCE").map(|raw| raw.trim().to_owned());
         let token_ttl_seconds: u64 =
             parse_or(&get, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS)?;
         if token_ttl_seconds == 0 {
@@ -202,7 +287,10 @@ impl Config {
         Ok(Config {
             bind: SocketAddr::new(address, port),
             secret,
-            allow_weak_secret,
+            key_policy,
+            issuer,
+            audience,
+            jwks_max_age: Duration::from_secs(jwks_max_age),
             token_ttl: Duration::from_secs(token_ttl_seconds),
             leeway_seconds,
             body_limit,
@@ -213,6 +301,31 @@ impl Config {
             max_connections,
         })
     }
+}
+
+/// An issuer is the URL verifiers fetch `/.well-known/openid-configuration` under (OpenID
+/// Connect Discovery 1.0 §4): `https`, or `http` on a loopback host for local tests; no query
+/// or fragment.
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    let uri: http::Uri =
+        issuer.parse().map_err(|err| format!("invalid value {issuer:?}: {err}"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        _ => {
+            return Err(format!(
+                "invalid value {issuer:?}: must be an https:// URL (http:// only on a loopback \
+                 host, for tests)"
+            ));
+        }
+    }
+    if host.is_empty() || uri.query().is_some() || issuer.contains('#') {
+        return Err(format!("invalid value {issuer:?}: needs a host, and no query or fragment"));
+    }
+    Ok(())
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -252,6 +365,7 @@ mod tests {
     use std::collections::HashMap;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const ES256_PEM: &str = include_str!("../tests/data/keys/es256-1.pem");
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> =
@@ -271,6 +385,14 @@ mod tests {
             seen.borrow_mut().insert(name.to_owned());
             None
         });
+        let _ = Config::from_lookup(|name| {
+            seen.borrow_mut().insert(name.to_owned());
+            match name {
+                "JWT_ALGORITHM" => Some("ES256".to_owned()),
+                "JWT_PRIVATE_KEY_PARAMETER" => Some("/p".to_owned()),
+                _ => None,
+            }
+        });
         let listed: std::collections::BTreeSet<String> =
             VARIABLES.iter().map(|name| name.to_string()).collect();
         assert_eq!(seen.into_inner(), listed);
@@ -289,9 +411,14 @@ mod tests {
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.body_read_timeout, Duration::from_secs(30));
         assert_eq!(config.max_connections, 10_000);
-        assert!(!config.allow_weak_secret);
-        let SecretSource::Env { secret, strength } = &config.secret else { panic!("env secret") };
-        assert_eq!(secret.expose(), SECRET.as_bytes());
+        assert_eq!(
+            config.key_policy,
+            KeyPolicy { algorithm: SigningAlgorithm::Hs256, allow_weak: false }
+        );
+        assert_eq!((config.issuer, config.audience), (None, None));
+        assert_eq!(config.jwks_max_age, Duration::from_secs(300));
+        let SecretSource::Env { keys, strength } = &config.secret else { panic!("env secret") };
+        assert_eq!(keys.kid(), None);
         assert_eq!(*strength, Strength::Strong);
     }
 
@@ -331,10 +458,12 @@ mod tests {
     #[test]
     fn ssm_source() {
         let defaults = config(&[]).unwrap();
-        let SecretSource::Ssm { parameter, refresh, grace } = defaults.secret else {
+        let SecretSource::Ssm { parameter, variable, refresh, grace, activation } = defaults.secret
+        else {
             panic!("ssm")
         };
-        assert_eq!(parameter, "JWT_SECRET");
+        assert_eq!((parameter.as_str(), variable), ("JWT_SECRET", "JWT_SECRET_PARAMETER"));
+        assert_eq!(activation, Duration::ZERO, "HS256 secrets sign at once");
         assert_eq!(refresh, Some(Duration::from_secs(300)));
         assert_eq!(grace, Duration::from_secs(3600));
 
@@ -345,10 +474,52 @@ mod tests {
             ("JWT_SECRET_GRACE_SECONDS", "0"),
         ])
         .unwrap();
-        let SecretSource::Ssm { parameter, refresh, grace } = custom.secret else { panic!("ssm") };
+        let SecretSource::Ssm { parameter, refresh, grace, .. } = custom.secret else {
+            panic!("ssm")
+        };
         assert_eq!(parameter, arn);
         assert_eq!(refresh, None);
         assert_eq!(grace, Duration::ZERO);
+    }
+
+    /// ES256 and EdDSA: a private key from the environment (its thumbprint is the `kid`) or
+    /// from SSM (published `JWT_KEY_ACTIVATION_SECONDS` before it signs, 900 s by default, past
+    /// the JWKS max-age); issuer and audience are taken as given.
+    #[test]
+    fn public_key_modes() {
+        let env = config(&[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", ES256_PEM)]).unwrap();
+        assert_eq!(env.key_policy.algorithm, SigningAlgorithm::Es256);
+        let SecretSource::Env { keys, .. } = &env.secret else { panic!("env key") };
+        assert_eq!(keys.kid().map(str::len), Some(43), "base64url SHA-256 thumbprint");
+
+        let ssm = config(&[
+            ("JWT_ALGORITHM", "EdDSA"),
+            ("JWT_PRIVATE_KEY_PARAMETER", "/prod/jwt-key"),
+            ("JWT_ISSUER", "https://auth.example.com"),
+            ("JWT_AUDIENCE", "orders-api"),
+        ])
+        .unwrap();
+        let SecretSource::Ssm { parameter, variable, activation, grace, .. } = &ssm.secret else {
+            panic!("ssm")
+        };
+        assert_eq!((parameter.as_str(), *variable), ("/prod/jwt-key", "JWT_PRIVATE_KEY_PARAMETER"));
+        assert_eq!(*activation, Duration::from_secs(900));
+        assert!(*activation > ssm.jwks_max_age);
+        assert_eq!(*grace, Duration::from_secs(3600));
+        assert_eq!(ssm.issuer.as_deref(), Some("https://auth.example.com"));
+        assert_eq!(ssm.audience.as_deref(), Some("orders-api"));
+
+        let short = config(&[
+            ("JWT_ALGORITHM", "ES256"),
+            ("JWT_PRIVATE_KEY_PARAMETER", "/k"),
+            ("JWKS_MAX_AGE_SECONDS", "1"),
+            ("JWT_KEY_ACTIVATION_SECONDS", "2"),
+            ("JWT_ISSUER", "http://127.0.0.1:8080"),
+        ])
+        .unwrap();
+        assert_eq!(short.jwks_max_age, Duration::from_secs(1));
+        let SecretSource::Ssm { activation, .. } = short.secret else { panic!("ssm") };
+        assert_eq!(activation, Duration::from_secs(2));
     }
 
     /// Each invalid value is refused with a message naming its variable, and the secret never
@@ -382,12 +553,32 @@ mod tests {
                 &[("JWT_SECRET", SECRET), ("HEADER_READ_TIMEOUT_SECONDS", "0")],
                 "HEADER_READ_TIMEOUT_SECONDS",
             ),
+            (&[("JWT_SECRET", SECRET), ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM"),
+            (&[("JWT_SECRET", SECRET), ("JWT_ALGORITHM", "es256")], "JWT_ALGORITHM"),
+            (&[("JWT_ALGORITHM", "ES256"), ("JWT_SECRET", SECRET)], "JWT_SECRET"),
+            (&[("JWT_SECRET", SECRET), ("JWT_PRIVATE_KEY", ES256_PEM)], "JWT_PRIVATE_KEY"),
+            (&[("JWT_ALGORITHM", "ES256")], "JWT_PRIVATE_KEY"),
+            (&[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", "tooshort")], "JWT_PRIVATE_KEY"),
+            (&[("JWT_ALGORITHM", "EdDSA"), ("JWT_PRIVATE_KEY", ES256_PEM)], "JWT_PRIVATE_KEY"),
+            (
+                &[
+                    ("JWT_ALGORITHM", "ES256"),
+                    ("JWT_PRIVATE_KEY_PARAMETER", "/k"),
+                    ("JWT_KEY_ACTIVATION_SECONDS", "10"),
+                ],
+                "JWT_KEY_ACTIVATION_SECONDS",
+            ),
+            (&[("JWT_SECRET", SECRET), ("JWKS_MAX_AGE_SECONDS", "-1")], "JWKS_MAX_AGE_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "http://auth.example.com")], "JWT_ISSUER"),
+            (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "auth.example.com")], "JWT_ISSUER"),
+            (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "https://a.example?x=1")], "JWT_ISSUER"),
         ];
         for (vars, variable) in cases {
             let err = config(vars).unwrap_err();
             assert_eq!(err.variable, *variable, "{vars:?}");
             assert!(err.to_string().starts_with(variable));
             assert!(!err.to_string().contains("tooshort"), "{err}");
+            assert!(!err.to_string().contains(&ES256_PEM[30..60]), "{err}");
         }
     }
 }

@@ -18,8 +18,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HEALTHY: &[u8] = br#""Healthy""#;
 
-/// Answers one request: routes `GET|POST /`, `POST /auth` and `GET /contents`, turns every
-/// error into its response, adds `x-request-id`, and logs one access line (method, path,
+/// Answers one request: routes `GET|POST /`, `POST /auth`, `GET /contents` and the two
+/// public-key documents under `/.well-known/`, turns every error into its response, adds `x-request-id`, and logs one access line (method, path,
 /// status, latency, request id — never headers or bodies).
 ///
 /// It is `async` only because verifying a token signed with a secret newer than this process
@@ -63,6 +63,14 @@ async fn route(state: &AppState, request: &Request<Bytes>) -> Result<Response<By
         },
         "/contents" => match *method {
             Method::GET => contents(state, request.headers()).await,
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        },
+        JWKS_PATH => match *method {
+            Method::GET => jwks(state),
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        },
+        DISCOVERY_PATH => match *method {
+            Method::GET => discovery(state),
             _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         },
         _ => Err(ApiError::NotFound),
@@ -170,6 +178,53 @@ fn required_string<'a>(
         Some(Value::String(value)) => Ok(value),
         Some(_) => Err(ApiError::BadRequest(format!("\"{field}\" must be a string").into())),
     }
+}
+
+/// Where the JWKS is served (the path every JWKS client defaults to after discovery).
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Where the OpenID discovery document is served (OpenID Connect Discovery 1.0 §4).
+const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// `GET /.well-known/jwks.json`: the public keys that verify our tokens now (signing, next,
+/// and in grace). 404 in HS256 mode: a shared secret is never published.
+fn jwks(state: &AppState) -> Result<Response<Bytes>, ApiError> {
+    if !state.keys.rules().algorithm().is_public_key() {
+        return Err(ApiError::NotFound);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "keys": state.keys.jwks() }))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(cache_publicly(json_response(StatusCode::OK, body.into()), state))
+}
+
+/// `GET /.well-known/openid-configuration`: where verifiers find the JWKS. Only the members
+/// verifiers read (API Gateway's JWT authorizer: `issuer`, `jwks_uri`; OpenID clients such as
+/// go-oidc also `id_token_signing_alg_values_supported`); nothing that would promise an OAuth
+/// flow this service does not implement. 404 without `JWT_ISSUER` or in HS256 mode.
+fn discovery(state: &AppState) -> Result<Response<Bytes>, ApiError> {
+    let rules = state.keys.rules();
+    let Some(issuer) = rules.issuer().filter(|_| rules.algorithm().is_public_key()) else {
+        return Err(ApiError::NotFound);
+    };
+    // OpenID Connect Discovery 1.0 §4: a terminating `/` of the issuer is removed before a
+    // well-known path is appended.
+    let base = issuer.trim_end_matches('/');
+    let body = serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}{JWKS_PATH}"),
+        "id_token_signing_alg_values_supported": [rules.algorithm().name()],
+    });
+    let body = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    Ok(cache_publicly(json_response(StatusCode::OK, body.into()), state))
+}
+
+/// `Cache-Control: public, max-age=N`: verifiers and CDNs may keep the document that long;
+/// key activation is delayed past it so no cached copy lacks a key in use.
+fn cache_publicly(mut response: Response<Bytes>, state: &AppState) -> Response<Bytes> {
+    let value = format!("public, max-age={}", state.jwks_max_age.as_secs());
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_str(&value).expect("digits are a valid header"));
+    response
 }
 
 fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
@@ -280,5 +335,70 @@ mod tests {
         map.insert(REQUEST_ID, HeaderValue::from_static("has space"));
         assert_eq!(request_id(&map).len(), 32);
         assert_eq!(request_id(&HeaderMap::new()).len(), 32);
+    }
+
+    async fn state(vars: &[(&str, &str)]) -> std::sync::Arc<AppState> {
+        let config = crate::Config::from_lookup(|name| {
+            vars.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_string())
+        })
+        .unwrap();
+        AppState::from_config(&config).await.unwrap()
+    }
+
+    async fn get(state: &AppState, path: &str) -> Response<Bytes> {
+        let request = Request::get(path).body(Bytes::new()).unwrap();
+        dispatch(state, request).await
+    }
+
+    /// In a public-key mode the JWKS lists the signing key with a public cache lifetime, and
+    /// the discovery document (with `JWT_ISSUER`) points at it; a trailing `/` of the issuer
+    /// is not doubled. Without an issuer there is no discovery document; in HS256 mode
+    /// neither document exists.
+    #[tokio::test]
+    async fn well_known_documents() {
+        let pem = include_str!("../tests/data/keys/es256-1.pem");
+        let es256 = [
+            ("JWT_ALGORITHM", "ES256"),
+            ("JWT_PRIVATE_KEY", pem),
+            ("JWT_ISSUER", "https://auth.example.com/"),
+            ("JWKS_MAX_AGE_SECONDS", "120"),
+        ];
+        let state = state(&es256).await;
+        let jwks = get(&state, JWKS_PATH).await;
+        assert_eq!(jwks.status(), 200);
+        assert_eq!(jwks.headers()[CACHE_CONTROL], "public, max-age=120");
+        let body: Value = serde_json::from_slice(jwks.body()).unwrap();
+        let token = state.keys.issue("a@b.c").unwrap();
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert_eq!(body["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(body["keys"][0]["kid"], kid.as_str());
+        assert!(body["keys"][0].get("d").is_none(), "never a private member");
+
+        let discovery = get(&state, DISCOVERY_PATH).await;
+        assert_eq!(discovery.status(), 200);
+        assert_eq!(discovery.headers()[CACHE_CONTROL], "public, max-age=120");
+        let body: Value = serde_json::from_slice(discovery.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "issuer": "https://auth.example.com/",
+                "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
+                "id_token_signing_alg_values_supported": ["ES256"],
+            })
+        );
+        let post = Request::post(JWKS_PATH).body(Bytes::new()).unwrap();
+        assert_eq!(dispatch(&state, post).await.status(), 405);
+
+        let no_issuer = self::state(&es256[..2]).await;
+        assert_eq!(get(&no_issuer, JWKS_PATH).await.status(), 200);
+        assert_eq!(get(&no_issuer, DISCOVERY_PATH).await.status(), 404);
+
+        let hs256 = self::state(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_ISSUER", "https://auth.example.com"),
+        ])
+        .await;
+        assert_eq!(get(&hs256, JWKS_PATH).await.status(), 404);
+        assert_eq!(get(&hs256, DISCOVERY_PATH).await.status(), 404);
     }
 }

@@ -1,4 +1,6 @@
-//! `simple-jwt-api`: issues and checks HS256 JSON Web Tokens.
+//! `simple-jwt-api`: issues and checks JSON Web Tokens — HS256 with a shared secret, or ES256 /
+//! EdDSA with a private key whose public half it publishes as a JWKS behind an OpenID
+//! discovery document.
 //!
 //! All behaviour lives in this library. One function, [`dispatch()`], answers every HTTP request;
 //! the binaries only put it on the wire:
@@ -11,12 +13,12 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | every environment variable, parsed and checked once at start-up |
-//! | [`secret`] | the HMAC secret: its policy (length) and its lifetime in memory |
-//! | [`ssm`] | reading the secret from SSM Parameter Store, with bounded timeouts |
-//! | [`keys`] | which key signs and which verify; rotation, grace period, refresh |
-//! | [`token`] | JWT mechanics: keys from a secret, issuing and verification rules |
+//! | [`secret`] | key material: the HMAC secret's and the PEM private key's policy, zeroizing |
+//! | [`ssm`] | reading the material from SSM Parameter Store (SecureString only), bounded |
+//! | [`keys`] | which key signs and which verify; rotation, activation, grace, refresh, JWKS |
+//! | [`token`] | JWT mechanics: algorithms, keys and their JWK/`kid`, issuing and verification |
 //! | [`error`] | the one error enum and its mapping to HTTP responses |
-//! | [`mod@dispatch`] | routing, request parsing and the access log |
+//! | [`mod@dispatch`] | routing, request parsing, the JWKS and discovery documents, access log |
 //! | [`state`] | the per-process state shared by every request |
 //! | [`server`] | the hyper adapter: connections, body cap, timeouts, graceful shutdown |
 //! | [`lambda`] | the lambda_http adapter: event request and response bodies <-> dispatch |

@@ -1,16 +1,18 @@
 //! Application state: everything a request needs, built once at start-up and shared (in an
 //! `Arc`) by every connection or Lambda invocation. Both binaries build it the same way, with
-//! [`AppState::from_config`]: the secret comes from `JWT_SECRET` or, when that is absent, from
-//! SSM (read once per process start — per cold start on Lambda — then refreshed in the
-//! background while the process lives). [`start`] is the whole start-up both `main`s share.
+//! [`AppState::from_config`]: the key material (HMAC secret or private key) comes from the
+//! environment or, when that is absent, from SSM (read once per process start — per cold start
+//! on Lambda — then refreshed in the background while the process lives). [`start`] is the
+//! whole start-up both `main`s share.
 
 use crate::config::{Config, SecretSource};
-use crate::keys::{KeyStore, spawn_periodic_refresh};
+use crate::keys::{KeyStore, MaterialError, Rotation, spawn_periodic_refresh};
 use crate::secret::Strength;
 use crate::ssm::SsmParameter;
-use crate::token::TokenRules;
+use crate::token::{KeyPair, TokenRules};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Per-process state. Share it as `Arc<AppState>`: cloning the `Arc` is shallow.
 #[derive(Debug)]
@@ -19,59 +21,92 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     /// Request body cap, in bytes.
     pub body_limit: usize,
+    /// `Cache-Control: max-age` of the JWKS and discovery documents.
+    pub jwks_max_age: Duration,
 }
 
-/// Why the state could not be built at start-up. The message never contains the secret.
-#[derive(Debug)]
-pub struct StartupError(String);
+/// Why the state could not be built at start-up. The message never contains the material.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The material could not be read from SSM.
+    #[error(transparent)]
+    Ssm(#[from] crate::ssm::FetchError),
+    /// The material read from SSM failed the policy.
+    #[error("{variable}: SSM parameter {parameter:?} is not usable: {source}")]
+    Material {
+        /// The variable naming the parameter.
+        variable: &'static str,
+        /// The parameter name or ARN.
+        parameter: String,
+        /// Why.
+        source: MaterialError,
+    },
+}
 
-impl std::fmt::Display for StartupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl StartupError {
+    /// The exit status: 2 when the configured parameter itself is wrong (a restart cannot
+    /// help, as for any configuration error), 1 when SSM could not be read (it may work on the
+    /// next try, which Kubernetes' restart with backoff provides).
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StartupError::Ssm(err) if !err.is_configuration() => ExitCode::FAILURE,
+            StartupError::Ssm(_) | StartupError::Material { .. } => ExitCode::from(2),
+        }
     }
 }
-
-impl std::error::Error for StartupError {}
 
 impl AppState {
     /// Builds the state from the configuration: obtains the secret (from the environment, or
     /// from SSM with bounded timeouts), builds the keys, and starts the periodic refresh when
     /// the secret comes from SSM. Needs a Tokio runtime.
     pub async fn from_config(config: &Config) -> Result<Arc<Self>, StartupError> {
-        let rules = TokenRules::new(config.token_ttl, config.leeway_seconds);
+        let rules = TokenRules::with_claims(
+            config.key_policy.algorithm,
+            config.token_ttl,
+            config.leeway_seconds,
+            config.issuer.clone(),
+            config.audience.clone(),
+        );
         let keys = match &config.secret {
-            SecretSource::Env { secret, strength } => {
+            SecretSource::Env { keys, strength } => {
                 warn_if_weak(*strength);
-                Arc::new(KeyStore::fixed(secret, rules))
+                // The configuration keeps the keys it checked; the store gets its own copy.
+                Arc::new(KeyStore::with_key(KeyPair::clone(keys), rules))
             }
-            SecretSource::Ssm { parameter, refresh, grace } => {
+            SecretSource::Ssm { parameter, variable, refresh, grace, activation } => {
                 let started = std::time::Instant::now();
-                let fail = |err: crate::ssm::FetchError| StartupError(err.to_string());
-                let ssm = SsmParameter::connect(parameter.clone()).await.map_err(fail)?;
-                let first = ssm.fetch(config.allow_weak_secret).await.map_err(fail)?;
-                warn_if_weak(first.strength);
+                let ssm = SsmParameter::connect(parameter.clone(), variable).await?;
+                let mut first = ssm.fetch().await?;
+                let value = std::mem::take(&mut *first.value);
+                let (keys, strength) =
+                    config.key_policy.build(value, Some(first.version)).map_err(|source| {
+                        StartupError::Material { variable, parameter: parameter.clone(), source }
+                    })?;
+                warn_if_weak(strength);
                 tracing::info!(
                     parameter = ssm.name(),
                     version = first.version,
+                    algorithm = config.key_policy.algorithm.name(),
+                    kid = keys.kid(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     refresh_seconds = refresh.map_or(0, |period| period.as_secs()),
                     grace_seconds = grace.as_secs(),
+                    activation_seconds = activation.as_secs(),
                     "JWT secret loaded from SSM"
                 );
-                let store = Arc::new(KeyStore::rotating(
-                    &first,
-                    ssm,
-                    *grace,
-                    config.allow_weak_secret,
-                    rules,
-                ));
+                let rotation = Rotation::new(Box::new(ssm), config.key_policy, *activation, *grace);
+                let store = Arc::new(KeyStore::rotating(keys, first.version, rotation, rules));
                 if let Some(period) = refresh {
                     spawn_periodic_refresh(Arc::clone(&store), *period);
                 }
                 store
             }
         };
-        Ok(Arc::new(AppState { keys, body_limit: config.body_limit }))
+        Ok(Arc::new(AppState {
+            keys,
+            body_limit: config.body_limit,
+            jwks_max_age: config.jwks_max_age,
+        }))
     }
 }
 
@@ -95,7 +130,7 @@ pub async fn start<Logs>(
         Ok(state) => Ok((config, state, logs)),
         Err(err) => {
             tracing::error!(error = %err, "start-up failed");
-            Err(ExitCode::FAILURE)
+            Err(err.exit_code())
         }
     }
 }

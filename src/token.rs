@@ -1,18 +1,79 @@
-//! Minting and verifying the service's tokens: HS256 JWTs with the claims `email`, `exp` and
-//! `nbf` (integer seconds).
+//! Minting and verifying the service's tokens: JWTs with the claims `email`, `exp` and `nbf`
+//! (integer seconds), plus `iss` and `aud` when configured, signed with HS256 (a shared
+//! secret, the default), ES256 (ECDSA P-256) or EdDSA (Ed25519).
 //!
-//! This module is the JWT mechanics only: [`KeyPair`] (keys derived from one secret, built once
-//! per secret) and [`TokenRules`] (lifetime and the `Validation`, built once). Which key signs
-//! and which keys may verify is decided by [`crate::keys`].
+//! This module is the JWT mechanics only: [`KeyPair`] (the keys derived from one secret or
+//! private key, built once per key, with the public JWK when there is one) and [`TokenRules`]
+//! (algorithm, lifetime, claims and the `Validation`, built once). Which key signs and which
+//! keys may verify is decided by [`crate::keys`].
 
-use crate::secret::Secret;
+use crate::secret::{KeyError, KeyType, PrivateKey, Secret};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Longest token accepted for verification, in bytes. Ours are ~200; the cap keeps the
 /// decoder's work bounded for hostile input.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The signing algorithm (`JWT_ALGORITHM`). The verifier accepts this one only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningAlgorithm {
+    /// HMAC-SHA256 with a shared secret: whoever can verify can also mint.
+    #[default]
+    Hs256,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 §3.4); public keys published as a JWKS.
+    Es256,
+    /// Ed25519 signatures (RFC 8037); public keys published as a JWKS.
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name, as in the `alg` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Hs256 => "HS256",
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Whether tokens are signed with a private key whose public half can be published.
+    pub fn is_public_key(self) -> bool {
+        self != SigningAlgorithm::Hs256
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::Hs256 => Algorithm::HS256,
+            SigningAlgorithm::Es256 => Algorithm::ES256,
+            SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+impl FromStr for SigningAlgorithm {
+    type Err = String;
+
+    /// The exact JOSE names (`alg` values are case-sensitive, RFC 7515 §4.1.1).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "HS256" => Ok(SigningAlgorithm::Hs256),
+            "ES256" => Ok(SigningAlgorithm::Es256),
+            "EdDSA" => Ok(SigningAlgorithm::EdDsa),
+            other => Err(format!("unknown algorithm {other:?}: expected HS256, ES256 or EdDSA")),
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The claims this service issues and returns from `/contents`, in that key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,40 +94,62 @@ pub struct Rejected;
 /// may still verify it), or the token is bad whatever the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMismatch {
-    /// The HMAC did not match this key.
+    /// The signature did not match this key.
     Signature,
     /// Any other failure: shape, algorithm, `crit`, claims, times.
     Rejected,
 }
 
-/// Signing could not produce a token (not expected with HMAC keys; reported as a 500).
-#[derive(Debug)]
-pub struct SigningFailed(jsonwebtoken::errors::Error);
+/// Signing could not produce a token (not expected with keys that passed their self-test;
+/// reported as a 500).
+#[derive(Debug, thiserror::Error)]
+#[error("signing the token failed: {0}")]
+pub struct SigningFailed(#[source] jsonwebtoken::errors::Error);
 
-impl std::fmt::Display for SigningFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "signing the token failed: {}", self.0)
-    }
+/// A public key as published in the JWKS (RFC 7517 §4, RFC 7518 §6.2, RFC 8037 §2): only
+/// public members, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicJwk {
+    /// `EC` or `OKP`.
+    pub kty: &'static str,
+    /// `P-256` or `Ed25519`.
+    pub crv: &'static str,
+    /// The x coordinate (EC) or the public key (OKP), base64url.
+    pub x: String,
+    /// The y coordinate (EC only), base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The RFC 7638 SHA-256 thumbprint: the `kid` of the tokens this key signs.
+    pub kid: String,
+    /// `ES256` or `EdDSA`.
+    pub alg: &'static str,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: &'static str,
 }
 
-impl std::error::Error for SigningFailed {}
-
-/// The signing and verifying keys derived from one secret, plus the header issued tokens
-/// carry (with `kid` set when the secret has a version). Built once per secret.
+/// The signing and verifying keys derived from one secret or private key, plus the header
+/// issued tokens carry (with `kid` when the key has one). Built once per key; a clone is a
+/// copy of the key bytes (zeroized on drop, like the original).
+#[derive(Clone)]
 pub struct KeyPair {
     header: Header,
     encoding_key: EncodingKey,
     decoding_key: DecodingKey,
+    jwk: Option<PublicJwk>,
 }
 
-impl std::fmt::Debug for KeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("kid", &self.header.kid).finish_non_exhaustive()
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("alg", &self.header.alg)
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl KeyPair {
-    /// Derives the keys from `secret`; issued tokens carry `kid` when it is given.
+    /// HS256 keys derived from `secret`; issued tokens carry `kid` when it is given.
     pub fn new(secret: &Secret, kid: Option<String>) -> Self {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = kid;
@@ -77,6 +160,78 @@ impl KeyPair {
                 .expect("the secret policy refuses empty secrets"),
             decoding_key: DecodingKey::from_secret(secret.expose())
                 .expect("the secret policy refuses empty secrets"),
+            jwk: None,
+        }
+    }
+
+    /// ES256 or EdDSA keys from a PKCS#8 private key; `kid` is the RFC 7638 thumbprint of the
+    /// public key, so every pod and every verifier computes the same one. Refuses a key of the
+    /// wrong type for `algorithm`, and one that fails a sign-then-verify self-test.
+    pub fn from_private_key(
+        algorithm: SigningAlgorithm,
+        key: &PrivateKey,
+    ) -> Result<Self, KeyError> {
+        let (expected, command) = match algorithm {
+            SigningAlgorithm::Es256 => (
+                KeyType::P256,
+                "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem",
+            ),
+            SigningAlgorithm::EdDsa => {
+                (KeyType::Ed25519, "openssl genpkey -algorithm ed25519 -out key.pem")
+            }
+            SigningAlgorithm::Hs256 => {
+                unreachable!("HS256 keys come from a secret, not a private key")
+            }
+        };
+        if key.key_type() != expected {
+            return Err(KeyError::WrongType {
+                found: key.key_type(),
+                algorithm: algorithm.name(),
+                expected,
+                command,
+            });
+        }
+        let alg = algorithm.jwt();
+        let encoding_key = match algorithm {
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(key.der()),
+            _ => EncodingKey::from_ed_der(key.der()),
+        };
+        let malformed = |_| KeyError::Malformed("the key does not parse as PKCS#8");
+        let jwk = Jwk::from_encoding_key(&encoding_key, alg).map_err(malformed)?;
+        let decoding_key = DecodingKey::from_jwk(&jwk).map_err(malformed)?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(malformed)?;
+        let public = match jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(ec) => PublicJwk {
+                kty: "EC",
+                crv: "P-256",
+                x: ec.x,
+                y: Some(ec.y),
+                kid: kid.clone(),
+                alg: algorithm.name(),
+                use_: "sig",
+            },
+            AlgorithmParameters::OctetKeyPair(okp) => PublicJwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: okp.x,
+                y: None,
+                kid: kid.clone(),
+                alg: algorithm.name(),
+                use_: "sig",
+            },
+            _ => return Err(KeyError::Malformed("unexpected public key parameters")),
+        };
+        let mut header = Header::new(alg);
+        header.kid = Some(kid);
+        let pair = KeyPair { header, encoding_key, decoding_key, jwk: Some(public) };
+        // A key that parses but cannot produce a signature its own public key accepts must
+        // not reach the request path.
+        let message = b"simple-jwt-api key self-test";
+        let signature = jsonwebtoken::crypto::sign(message, &pair.encoding_key, alg)
+            .map_err(|_| KeyError::Malformed("the key cannot sign"))?;
+        match jsonwebtoken::crypto::verify(&signature, message, &pair.decoding_key, alg) {
+            Ok(true) => Ok(pair),
+            _ => Err(KeyError::Malformed("the key's signature does not verify")),
         }
     }
 
@@ -84,51 +239,102 @@ impl KeyPair {
     pub fn kid(&self) -> Option<&str> {
         self.header.kid.as_deref()
     }
+
+    /// The public key as a JWK (`None` for an HMAC secret, which is never published).
+    pub fn public_jwk(&self) -> Option<&PublicJwk> {
+        self.jwk.as_ref()
+    }
 }
 
-/// The token rules: lifetime of issued tokens and the verification policy. Built once.
+/// The token rules: algorithm, lifetime and claims of issued tokens, and the verification
+/// policy. Built once.
 pub struct TokenRules {
     validation: Validation,
+    algorithm: SigningAlgorithm,
     ttl_seconds: u64,
+    issuer: Option<String>,
+    audience: Option<String>,
 }
 
-impl std::fmt::Debug for TokenRules {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for TokenRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRules")
+            .field("algorithm", &self.algorithm)
             .field("ttl_seconds", &self.ttl_seconds)
             .field("leeway", &self.validation.leeway)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish()
     }
 }
 
 impl TokenRules {
-    /// Algorithm pinned to HS256, `exp` and `nbf` both required and checked with
-    /// `leeway_seconds` of clock skew; issued tokens live `ttl`.
+    /// HS256 rules without `iss` or `aud` (see [`TokenRules::with_claims`]).
     pub fn new(ttl: Duration, leeway_seconds: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_required_spec_claims(&["exp", "nbf"]);
+        Self::with_claims(SigningAlgorithm::Hs256, ttl, leeway_seconds, None, None)
+    }
+
+    /// Algorithm pinned to `algorithm`; `exp` and `nbf` both required and checked with
+    /// `leeway_seconds` of clock skew; issued tokens live `ttl`. With `issuer`, tokens carry
+    /// `iss` and verification requires it to equal `issuer`; the same for `audience` and
+    /// `aud`. Without them, tokens carry exactly `email`, `exp` and `nbf`.
+    pub fn with_claims(
+        algorithm: SigningAlgorithm,
+        ttl: Duration,
+        leeway_seconds: u64,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Self {
+        let mut validation = Validation::new(algorithm.jwt());
+        validation.algorithms = vec![algorithm.jwt()];
+        let mut required = vec!["exp", "nbf"];
+        if let Some(issuer) = &issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        if let Some(audience) = &audience {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_exp = true;
         // jsonwebtoken's default is NOT to check nbf; the API promises it.
         validation.validate_nbf = true;
         validation.leeway = leeway_seconds;
-        TokenRules { validation, ttl_seconds: ttl.as_secs() }
+        TokenRules { validation, algorithm, ttl_seconds: ttl.as_secs(), issuer, audience }
+    }
+
+    /// The algorithm tokens are signed and verified with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// The configured issuer (`iss`), if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// Mints a token for `email` with `keys`, valid from now for the configured lifetime.
     pub fn issue(&self, keys: &KeyPair, email: &str) -> Result<String, SigningFailed> {
         let now = unix_now();
-        let claims = ClaimsRef { email, exp: now.saturating_add(self.ttl_seconds), nbf: now };
+        let claims = ClaimsRef {
+            email,
+            exp: now.saturating_add(self.ttl_seconds),
+            nbf: now,
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
+        };
         jsonwebtoken::encode(&keys.header, &claims, &keys.encoding_key).map_err(SigningFailed)
     }
 
     /// Verifies `token` with `keys` and returns its claims. Accepted only if ALL of these
     /// hold: at most [`MAX_TOKEN_BYTES`]; three base64url segments with no padding, whitespace
     /// or other characters (canonical encoding is enforced by the decoder); header `alg`
-    /// exactly HS256 and no `crit`; a valid HMAC-SHA256 signature (constant-time comparison
-    /// in the `hmac` crate); integer `exp` and `nbf` present and within the leeway; a
-    /// non-empty string `email`. Header key hints (`kid`, `jwk`, `jku`, `x5u`) never supply
-    /// a key.
+    /// exactly the configured algorithm and no `crit`; a valid signature (HMAC compared in
+    /// constant time by the `hmac` crate; ECDSA or Ed25519 checked against `keys`' public key);
+    /// integer `exp` and `nbf` present and within the leeway; `iss` and `aud` equal to the
+    /// configured ones when configured; a non-empty string `email`. Header key hints (`kid`,
+    /// `jwk`, `jku`, `x5u`) never supply a key.
     pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
         if !is_well_formed(token) || !has_strict_segments(token) {
             return Err(KeyMismatch::Rejected);
@@ -154,11 +360,17 @@ pub fn claimed_kid(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok()?.kid
 }
 
+/// The claims as issued. `iss` and `aud` follow the three original claims and are left out
+/// when not configured, so HS256 tokens without them are byte for byte what they always were.
 #[derive(Serialize)]
 struct ClaimsRef<'a> {
     email: &'a str,
     exp: u64,
     nbf: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
 }
 
 /// What jsonwebtoken lets through and this service does not (both found by fuzzing):
@@ -220,6 +432,7 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::PrivateKey;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
@@ -388,6 +601,247 @@ mod tests {
             json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "admin": true, "iat": now});
         let claims = service.verify(&sign(&hinted, &extra, SECRET.as_bytes())).unwrap();
         assert_eq!(claims, Claims { email: "a@b.c".into(), exp: now + 600, nbf: now });
+    }
+
+    const ES256_1: &str = include_str!("../tests/data/keys/es256-1.pem");
+    const ES256_1_PUBLIC: &str = include_str!("../tests/data/keys/es256-1.pub.pem");
+    const ES256_OUTSIDE: &str = include_str!("../tests/data/keys/es256-outside.pem");
+    const ED25519_1: &str = include_str!("../tests/data/keys/ed25519-1.pem");
+    const ED25519_1_PUBLIC: &str = include_str!("../tests/data/keys/ed25519-1.pub.pem");
+    const ED25519_2: &str = include_str!("../tests/data/keys/ed25519-2.pem");
+    const P384: &str = include_str!("../tests/data/keys/p384.pem");
+    const ISSUER: &str = "https://issuer.example";
+    const AUDIENCE: &str = "orders-api";
+
+    fn pair(algorithm: SigningAlgorithm, pem: &str) -> KeyPair {
+        KeyPair::from_private_key(algorithm, &PrivateKey::from_pem(pem.to_owned()).unwrap())
+            .unwrap()
+    }
+
+    fn rules(algorithm: SigningAlgorithm, claims: bool) -> TokenRules {
+        let (issuer, audience) =
+            if claims { (Some(ISSUER.into()), Some(AUDIENCE.into())) } else { (None, None) };
+        TokenRules::with_claims(algorithm, Duration::from_secs(600), 5, issuer, audience)
+    }
+
+    /// The DER body of a PEM document (test keys only).
+    fn pem_der(pem: &str) -> Vec<u8> {
+        use base64::Engine;
+        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    }
+
+    /// The published JWK is exactly the public key openssl derives (the end of its
+    /// SubjectPublicKeyInfo), with only public members, and `kid` is its RFC 7638 thumbprint
+    /// computed here independently (SHA-256 of the required members in lexicographic order).
+    #[test]
+    fn jwk_and_thumbprint() {
+        use base64::Engine;
+        use sha2::Digest;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let es = pair(SigningAlgorithm::Es256, ES256_1);
+        let jwk = es.public_jwk().unwrap();
+        let spki = pem_der(ES256_1_PUBLIC);
+        let point = &spki[spki.len() - 65..];
+        assert_eq!(point[0], 0x04, "uncompressed point");
+        assert_eq!(jwk.x, b64(&point[1..33]));
+        assert_eq!(jwk.y.as_deref(), Some(b64(&point[33..]).as_str()));
+        let canonical =
+            format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, b64(&point[33..]));
+        assert_eq!(jwk.kid, b64(&sha2::Sha256::digest(canonical)));
+        assert_eq!(es.kid(), Some(jwk.kid.as_str()));
+        let json = serde_json::to_value(jwk).unwrap();
+        let members: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"], "no private member");
+        assert_eq!(
+            (json["kty"].as_str(), json["alg"].as_str(), json["use"].as_str()),
+            (Some("EC"), Some("ES256"), Some("sig"))
+        );
+
+        let ed = pair(SigningAlgorithm::EdDsa, ED25519_1);
+        let jwk = ed.public_jwk().unwrap();
+        let spki = pem_der(ED25519_1_PUBLIC);
+        assert_eq!(jwk.x, b64(&spki[spki.len() - 32..]));
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, jwk.x);
+        assert_eq!(jwk.kid, b64(&sha2::Sha256::digest(canonical)));
+        let json = serde_json::to_value(jwk).unwrap();
+        let members: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x"], "no private member");
+        assert_eq!(json["alg"], "EdDSA");
+        assert!(pair(SigningAlgorithm::Es256, ES256_1).kid() == es.kid(), "deterministic");
+    }
+
+    /// ES256 and EdDSA tokens carry the algorithm, the thumbprint `kid`, and `iss`/`aud` when
+    /// configured (after the three original claims); they verify with the same rules.
+    #[test]
+    fn public_key_issue_then_verify() {
+        for (algorithm, pem, alg) in [
+            (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+        ] {
+            for with_claims in [false, true] {
+                let keys = pair(algorithm, pem);
+                let rules = rules(algorithm, with_claims);
+                let token = rules.issue(&keys, "a@b.c").unwrap();
+                let header = jsonwebtoken::decode_header(&token).unwrap();
+                assert_eq!((header.alg, header.kid.as_deref()), (alg, keys.kid()));
+                let claims = rules.verify(&keys, &token).unwrap();
+                assert_eq!(claims.email, "a@b.c");
+                let payload = {
+                    use base64::Engine;
+                    let segment = token.split('.').nth(1).unwrap();
+                    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment);
+                    String::from_utf8(bytes.unwrap()).unwrap()
+                };
+                let original =
+                    format!(r#"{{"email":"a@b.c","exp":{},"nbf":{}"#, claims.exp, claims.nbf);
+                if with_claims {
+                    let expected = format!(r#"{original},"iss":"{ISSUER}","aud":"{AUDIENCE}"}}"#);
+                    assert_eq!(payload, expected);
+                } else {
+                    assert_eq!(payload, format!("{original}}}"));
+                }
+            }
+        }
+    }
+
+    /// The attacks on public-key modes, each rejected: only a signature mismatch lets the
+    /// caller try another of its own keys; everything else is refused outright.
+    #[test]
+    fn public_key_attacks() {
+        let now = unix_now();
+        let good =
+            json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "iss": ISSUER, "aud": AUDIENCE});
+        for (algorithm, pem, alg) in [
+            (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+        ] {
+            let keys = pair(algorithm, pem);
+            let rules = rules(algorithm, true);
+            let ours = |header: &Header, claims: &serde_json::Value| {
+                encode(header, claims, &keys.encoding_key).unwrap()
+            };
+            let (outside_pem, outside_alg) = match algorithm {
+                SigningAlgorithm::Es256 => (ES256_OUTSIDE, Algorithm::ES256),
+                _ => (ED25519_2, Algorithm::EdDSA),
+            };
+            let outside = pair(algorithm, outside_pem);
+            let theirs = |header: &Header| encode(header, &good, &outside.encoding_key).unwrap();
+            let mut header = Header::new(alg);
+            header.kid = keys.kid().map(str::to_owned);
+            assert!(rules.verify(&keys, &ours(&header, &good)).is_ok(), "{algorithm}");
+
+            let public_jwk = serde_json::to_string(keys.public_jwk().unwrap()).unwrap();
+            let mut with_jwk = Header::new(outside_alg);
+            with_jwk.jwk = Some(
+                jsonwebtoken::jwk::Jwk::from_encoding_key(&outside.encoding_key, outside_alg)
+                    .unwrap(),
+            );
+            let mut with_jku = Header::new(outside_alg);
+            with_jku.kid = keys.kid().map(str::to_owned);
+            with_jku.jku = Some("https://attacker.example/jwks.json".into());
+            with_jku.x5u = Some("https://attacker.example/cert.pem".into());
+            let mut hs256 = Header::new(Algorithm::HS256);
+            hs256.kid = keys.kid().map(str::to_owned);
+            let mut crit = header.clone();
+            crit.crit = Some(vec!["exp".into()]);
+            let p384 = {
+                let key = PrivateKey::from_pem(P384.to_owned()).unwrap();
+                let mut header = Header::new(Algorithm::ES384);
+                header.kid = keys.kid().map(str::to_owned);
+                encode(&header, &good, &EncodingKey::from_ec_der(key.der())).unwrap()
+            };
+            let without = |claim: &str| {
+                let mut claims = good.clone();
+                claims.as_object_mut().unwrap().remove(claim);
+                ours(&header, &claims)
+            };
+            let with = |claim: &str, value: &str| {
+                let mut claims = good.clone();
+                claims[claim] = json!(value);
+                ours(&header, &claims)
+            };
+            let cases: Vec<(&str, String, KeyMismatch)> = vec![
+                (
+                    "HS256 keyed with the public JWK",
+                    sign(&hs256, &good, public_jwk.as_bytes()),
+                    KeyMismatch::Rejected,
+                ),
+                (
+                    "HS256 keyed with the public PEM",
+                    sign(&hs256, &good, ES256_1_PUBLIC.as_bytes()),
+                    KeyMismatch::Rejected,
+                ),
+                (
+                    "alg none",
+                    format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good.to_string())),
+                    KeyMismatch::Rejected,
+                ),
+                ("outside key", theirs(&Header::new(outside_alg)), KeyMismatch::Signature),
+                ("outside key, our kid", theirs(&with_jku), KeyMismatch::Signature),
+                ("outside key in a jwk header", theirs(&with_jwk), KeyMismatch::Signature),
+                ("ES384", p384, KeyMismatch::Rejected),
+                ("crit", ours(&crit, &good), KeyMismatch::Rejected),
+                ("no iss", without("iss"), KeyMismatch::Rejected),
+                ("wrong iss", with("iss", "https://attacker.example"), KeyMismatch::Rejected),
+                ("no aud", without("aud"), KeyMismatch::Rejected),
+                ("wrong aud", with("aud", "other-api"), KeyMismatch::Rejected),
+                (
+                    "expired",
+                    ours(
+                        &header,
+                        &json!({"email": "a@b.c", "exp": now - 60, "nbf": now - 120, "iss": ISSUER, "aud": AUDIENCE}),
+                    ),
+                    KeyMismatch::Rejected,
+                ),
+            ];
+            for (name, token, expected) in cases {
+                assert_eq!(
+                    rules.verify(&keys, &token).map(|_| ()),
+                    Err(expected),
+                    "{algorithm}: {name}"
+                );
+            }
+        }
+        // The other public-key algorithm's tokens are refused by the pinned algorithm.
+        let es = pair(SigningAlgorithm::Es256, ES256_1);
+        let ed = pair(SigningAlgorithm::EdDsa, ED25519_1);
+        let ed_token = rules(SigningAlgorithm::EdDsa, true).issue(&ed, "a@b.c").unwrap();
+        assert_eq!(
+            rules(SigningAlgorithm::Es256, true).verify(&es, &ed_token),
+            Err(KeyMismatch::Rejected)
+        );
+    }
+
+    /// Keys that do not fit the algorithm are refused with a message that says what was
+    /// found and how to make the right one, never the key.
+    #[test]
+    fn key_type_must_fit_the_algorithm() {
+        let cases = [
+            (SigningAlgorithm::Es256, ED25519_1, "an Ed25519 key"),
+            (SigningAlgorithm::Es256, P384, "curve other than P-256"),
+            (SigningAlgorithm::EdDsa, ES256_1, "an EC P-256 key"),
+            (SigningAlgorithm::EdDsa, include_str!("../tests/data/keys/rsa.pem"), "an RSA key"),
+        ];
+        for (algorithm, pem, found) in cases {
+            let key = PrivateKey::from_pem(pem.to_owned()).unwrap();
+            let err = KeyPair::from_private_key(algorithm, &key).unwrap_err().to_string();
+            assert!(err.contains(found) && err.contains("openssl genpkey"), "{err}");
+            assert!(!err.contains(&pem[30..50]), "{err}");
+        }
+    }
+
+    /// With `iss` and `aud` configured, HS256 tokens carry and require them too.
+    #[test]
+    fn hs256_with_issuer_and_audience() {
+        let (secret, _) = Secret::new(SECRET.to_owned(), false).unwrap();
+        let keys = KeyPair::new(&secret, None);
+        let rules = rules(SigningAlgorithm::Hs256, true);
+        let token = rules.issue(&keys, "a@b.c").unwrap();
+        assert!(rules.verify(&keys, &token).is_ok());
+        let now = unix_now();
+        let plain = hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": now}));
+        assert_eq!(rules.verify(&keys, &plain), Err(KeyMismatch::Rejected));
     }
 
     fn b64(text: &str) -> String {
