@@ -11,9 +11,9 @@
 # target with its own bundled musl (crt objects and libc.a ship with the rust-std component), so
 # the only foreign piece is a C compiler for ring's C and assembly: Debian's
 # gcc-aarch64-linux-gnu, from the same apt archive as musl-tools and version-pinned the same way.
-# cargo-zigbuild + zig would also work but adds Python/pip or a zig download to the builder.
-# ring's C code is freestanding (no libc headers), so a glibc-targeting cross gcc is enough for
-# it, and rustc's self-contained musl linking does not use that gcc's libc.
+# ring's C includes only type headers (<stdint.h>, <string.h>), which libc6-dev-arm64-cross
+# provides; the binary links against rustc's bundled musl, never that glibc. cargo-zigbuild + zig
+# would also work but adds Python/pip or a zig download to the builder.
 #
 # Dependency caching: cargo-chef compiles every dependency from Cargo.toml/Cargo.lock alone in
 # its own layer, so a source-only change rebuilds just this crate.
@@ -36,16 +36,16 @@ ARG BUILDARCH
 ARG TARGETARCH
 # Native build (amd64 on amd64, arm64 on arm64): musl-tools gives musl-gcc for ring.
 # amd64 -> arm64: gcc-aarch64-linux-gnu compiles ring's C for aarch64 and drives the link;
-# the cargo config written below tells cargo and the cc crate to use it.
+# the cargo config written here tells cargo and the cc crate (ring's build script) to use it.
 # The slim image already has gcc, libc6-dev and ca-certificates.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# DL3008 is ignored because the packages ARE version-pinned, in "${packages}", which hadolint
-# cannot read.
-# hadolint ignore=DL3008
-RUN case "${BUILDARCH}/${TARGETARCH}" in \
-         amd64/amd64) rust_target=x86_64-unknown-linux-musl; packages="musl-tools=1.2.3-1" ;; \
-         arm64/arm64) rust_target=aarch64-unknown-linux-musl; packages="musl-tools=1.2.3-1" ;; \
-         amd64/arm64) rust_target=aarch64-unknown-linux-musl; packages="gcc-aarch64-linux-gnu=4:12.2.0-3" \
+RUN apt-get update \
+    && case "${BUILDARCH}/${TARGETARCH}" in \
+         amd64/amd64 | arm64/arm64) \
+             apt-get install -y --no-install-recommends musl-tools=1.2.3-1 ;; \
+         amd64/arm64) \
+             apt-get install -y --no-install-recommends \
+                 gcc-aarch64-linux-gnu=4:12.2.0-3 libc6-dev-arm64-cross=2.36-8cross1 \
              && mkdir -p "${CARGO_HOME}" \
              && printf '%s\n' \
                   '[target.aarch64-unknown-linux-musl]' \
@@ -56,9 +56,11 @@ RUN case "${BUILDARCH}/${TARGETARCH}" in \
                   >> "${CARGO_HOME}/config.toml" ;; \
          *) echo "unsupported build/target '${BUILDARCH}/${TARGETARCH}' (build with BuildKit; amd64, arm64, or amd64 -> arm64)" >&2; exit 1 ;; \
        esac \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends "${packages}" \
     && rm -rf /var/lib/apt/lists/* \
+    && case "${TARGETARCH}" in \
+         amd64) rust_target=x86_64-unknown-linux-musl ;; \
+         arm64) rust_target=aarch64-unknown-linux-musl ;; \
+       esac \
     && rustup target add "${rust_target}" \
     && echo "${rust_target}" > /rust-target \
     && cargo install cargo-chef --locked --version 0.1.78

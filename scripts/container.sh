@@ -22,7 +22,7 @@
 # (Debian, crates.io, rustup's dist server, PyPI). Never listens anywhere but 127.0.0.1.
 set -euo pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
@@ -147,6 +147,7 @@ make_rust_standin() {
     # Customize hooks run on the host with the new root as "$1", while mmdebstrap still has
     # /proc and /dev mounted in it (rustup-init needs /proc).
     rootfs="$scratch/standin.tar"
+    # shellcheck disable=SC2016 # "$1" is expanded by mmdebstrap's hook shell, not here.
     mmdebstrap --quiet --variant=apt --include=ca-certificates,gcc,libc6-dev \
         --customize-hook='install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$1/usr/local/share/ca-certificates/host-ca-bundle.crt"' \
         --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"' \
@@ -548,7 +549,13 @@ if $arm64; then
     [[ "$machine" == aarch64 ]] || fail "the arm64 image's /server is $machine"
     port="$(free_port)"
     say "running the arm64 /server under qemu-aarch64-static on 127.0.0.1:$port"
-    BIND_ADDRESS=127.0.0.1 PORT="$port" LOG_LEVEL=warn qemu-aarch64-static "$scratch/server-arm64" &
+    # The pod's environment (BODY_LIMIT_BYTES, ...), as for the amd64 container.
+    (
+        set -a
+        # shellcheck source=/dev/null
+        source "$pod_env"
+        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" LOG_LEVEL=warn qemu-aarch64-static "$scratch/server-arm64"
+    ) &
     qpid=$!
     if ! wait_healthy "$port" 60; then kill "$qpid" 2>/dev/null; fail "arm64 binary: no health answer in 60 s"; fi
     python3 "$driver" "$port" "${pod[body_limit]}" || { kill "$qpid"; fail "API cases against the arm64 binary"; }
@@ -609,7 +616,7 @@ if $sbom; then
         --format json --describe binaries --target x86_64-unknown-linux-musl --spec-version 1.5 \
         >"$state/sbom.log" 2>&1 || { tail -20 "$state/sbom.log" >&2; fail "cargo cyclonedx"; }
     out="$(find "$context" -name '*server*.cdx.json' | head -1)"
-    [[ -n "$out" ]] || { ls -R "$context" | head -30 >&2; fail "cargo cyclonedx wrote no server SBOM"; }
+    [[ -n "$out" ]] || { find "$context" -maxdepth 2 >&2; fail "cargo cyclonedx wrote no server SBOM"; }
     cp "$out" "$state/server.cdx.json"
     say "SBOM: $state/server.cdx.json, $(python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(len(b.get("components", [])), "components, CycloneDX", b["specVersion"])' "$state/server.cdx.json")"
 fi

@@ -128,7 +128,8 @@ fn build_context_is_an_allow_list_without_secrets_or_build_output() {
     for path in &allowed {
         let first = path.components().next().unwrap().as_os_str().to_string_lossy();
         assert!(
-            ![".git", "target", "fuzz", "k8s"].contains(&first.as_ref()) && !first.starts_with(".env"),
+            ![".git", "target", "fuzz", "k8s"].contains(&first.as_ref())
+                && !first.starts_with(".env"),
             ".dockerignore lets in {}",
             path.display()
         );
