@@ -15,10 +15,11 @@
 //!   key still accepted; a `kid` only orders the keys, it never supplies one;
 //! - if SSM fails at refresh time the last good secret stays in use and a warning is logged.
 
+use crate::metrics::{self, KeyRefresh};
 use crate::secret::{Secret, Strength};
 use crate::ssm::{FetchedSecret, SsmParameter};
 use crate::token::{
-    Claims, KeyMismatch, KeyPair, Rejected, SigningFailed, TokenRules, claimed_kid,
+    Claims, KeyMismatch, KeyPair, Rejected, Rejection, SigningFailed, TokenRules, claimed_kid,
 };
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -95,7 +96,7 @@ impl Keyring {
             match rules.verify(&key.keys, token) {
                 Ok(claims) => return Ok(Some(claims)),
                 Err(KeyMismatch::Signature) => continue,
-                Err(KeyMismatch::Rejected) => return Err(Rejected),
+                Err(KeyMismatch::Rejected(why)) => return Err(Rejected(why)),
             }
         }
         Ok(None)
@@ -127,6 +128,7 @@ impl std::fmt::Debug for KeyStore {
 impl KeyStore {
     /// A store with one fixed key (secret from `JWT_SECRET`): tokens carry no `kid`.
     pub fn fixed(secret: &Secret, rules: TokenRules) -> Self {
+        metrics::key_installed(None);
         KeyStore {
             ring: ArcSwap::from_pointee(Keyring::single(VersionedKey::new(secret, None))),
             rules,
@@ -144,6 +146,7 @@ impl KeyStore {
         rules: TokenRules,
     ) -> Self {
         let key = VersionedKey::new(&first.secret, Some(first.version));
+        metrics::key_installed(Some(first.version));
         KeyStore {
             ring: ArcSwap::from_pointee(Keyring::single(key)),
             rules,
@@ -176,15 +179,16 @@ impl KeyStore {
 
     /// The rare path of [`KeyStore::verify`]: no key in `ring` matched.
     async fn verify_after_refresh(&self, token: &str, ring: &Keyring) -> Result<Claims, Rejected> {
+        let no_key_matched = Rejected(Rejection::BadSignature);
         let Some(rotation) = &self.rotation else {
-            return Err(Rejected);
+            return Err(no_key_matched);
         };
         let current = ring.current.version.unwrap_or(i64::MIN);
         let claims_newer = claimed_kid(token)
             .and_then(|kid| kid.parse::<i64>().ok())
             .is_some_and(|version| version > current);
         if !claims_newer {
-            return Err(Rejected);
+            return Err(no_key_matched);
         }
         {
             let mut last = rotation.last_refresh.lock().await;
@@ -195,7 +199,7 @@ impl KeyStore {
                 self.fetch_and_install(rotation, "unknown token kid").await;
             }
         }
-        self.ring.load().verify(&self.rules, token, Instant::now())?.ok_or(Rejected)
+        self.ring.load().verify(&self.rules, token, Instant::now())?.ok_or(no_key_matched)
     }
 
     /// Re-reads the secret now (the periodic refresh). A no-op for a fixed key. On failure
@@ -218,6 +222,7 @@ impl KeyStore {
             Ok(fetched) => {
                 let ring = self.ring.load();
                 if ring.current.version == Some(fetched.version) {
+                    metrics::key_refresh(KeyRefresh::Unchanged);
                     tracing::debug!(reason, version = fetched.version, "JWT secret unchanged");
                     return;
                 }
@@ -228,6 +233,8 @@ impl KeyStore {
                 }
                 let next = VersionedKey::new(&fetched.secret, Some(fetched.version));
                 self.ring.store(Arc::new(ring.rotated(next, rotation.grace, Instant::now())));
+                metrics::key_installed(Some(fetched.version));
+                metrics::key_refresh(KeyRefresh::Rotated);
                 tracing::info!(
                     reason,
                     version = fetched.version,
@@ -236,11 +243,14 @@ impl KeyStore {
                     "JWT secret rotated"
                 );
             }
-            Err(err) => tracing::warn!(
-                reason,
-                error = %err,
-                "could not refresh the JWT secret; keeping the last good one"
-            ),
+            Err(err) => {
+                metrics::key_refresh(KeyRefresh::Failed);
+                tracing::warn!(
+                    reason,
+                    error = %err,
+                    "could not refresh the JWT secret; keeping the last good one"
+                )
+            }
         }
     }
 }

@@ -25,9 +25,24 @@ pub struct Claims {
     pub nbf: u64,
 }
 
-/// A token failed verification. Deliberately carries no detail.
+/// A token failed verification, and why. The reason is for metrics only: every rejection
+/// gets the same 401 (`ApiError::InvalidToken`), so a client learns nothing from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rejected;
+pub struct Rejected(pub Rejection);
+
+/// Why a token was rejected (the `outcome` label of the verification counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a token this service could have issued: shape, encoding, header, algorithm,
+    /// `crit`, or claims missing or of the wrong type.
+    Malformed,
+    /// No key in force matched the signature.
+    BadSignature,
+    /// `exp` has passed, beyond the leeway.
+    Expired,
+    /// `nbf` is still ahead, beyond the leeway.
+    NotYetValid,
+}
 
 /// Why one key did not accept a token: the signature did not match this key (another key
 /// may still verify it), or the token is bad whatever the key.
@@ -36,7 +51,7 @@ pub enum KeyMismatch {
     /// The HMAC did not match this key.
     Signature,
     /// Any other failure: shape, algorithm, `crit`, claims, times.
-    Rejected,
+    Rejected(Rejection),
 }
 
 /// Signing could not produce a token (not expected with HMAC keys; reported as a 500).
@@ -124,15 +139,20 @@ impl TokenRules {
     /// a key.
     pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
         if !is_well_formed(token) || !has_strict_segments(token) {
-            return Err(KeyMismatch::Rejected);
+            return Err(KeyMismatch::Rejected(Rejection::Malformed));
         }
         let data = jsonwebtoken::decode::<Claims>(token, &keys.decoding_key, &self.validation)
-            .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => KeyMismatch::Signature,
-                _ => KeyMismatch::Rejected,
+            .map_err(|err| {
+                use jsonwebtoken::errors::ErrorKind;
+                match err.kind() {
+                    ErrorKind::InvalidSignature => KeyMismatch::Signature,
+                    ErrorKind::ExpiredSignature => KeyMismatch::Rejected(Rejection::Expired),
+                    ErrorKind::ImmatureSignature => KeyMismatch::Rejected(Rejection::NotYetValid),
+                    _ => KeyMismatch::Rejected(Rejection::Malformed),
+                }
             })?;
         if data.claims.email.trim().is_empty() {
-            return Err(KeyMismatch::Rejected);
+            return Err(KeyMismatch::Rejected(Rejection::Malformed));
         }
         Ok(data.claims)
     }
@@ -357,7 +377,12 @@ mod tests {
             if name == "wrong secret" {
                 assert_eq!(result, Err(KeyMismatch::Signature));
             } else if !name.contains("signature") && !name.contains("canonical") {
-                assert_eq!(result, Err(KeyMismatch::Rejected), "{name}");
+                let expected = match name {
+                    "expired" => Rejection::Expired,
+                    "not yet valid" => Rejection::NotYetValid,
+                    _ => Rejection::Malformed,
+                };
+                assert_eq!(result, Err(KeyMismatch::Rejected(expected)), "{name}");
             }
         }
     }
