@@ -557,4 +557,65 @@ mod tests {
         }
         assert!(NAMES.iter().all(|name| name.starts_with(PREFIX)));
     }
+
+    /// The Lambda exporter writes valid CloudWatch Embedded Metric Format: every line is a
+    /// JSON object whose `_aws` member has a millisecond `Timestamp` and one `CloudWatchMetrics`
+    /// directive (namespace, one dimension set, metric names and units); every dimension and
+    /// every metric named there has its value at the top level; the names are this module's.
+    /// Counters go out as deltas: a second flush with nothing recorded writes only gauges.
+    /// (The only test in this binary that installs a recorder: there is one per process.)
+    #[test]
+    fn emf_lines_are_valid_embedded_metric_format() {
+        let emf = Emf::install(Some("unit-test-function")).unwrap();
+        key_installed(Some(7));
+        request(&Method::POST, "/auth", StatusCode::OK, Duration::from_micros(120));
+        request(
+            &Method::GET,
+            "/secret-path/user@example.com",
+            StatusCode::NOT_FOUND,
+            Duration::ZERO,
+        );
+        token_issued();
+        verification(Verification::Rejected(Rejection::Expired));
+        let mut out = Vec::new();
+        emf.flush(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("user@example.com") && !text.contains("secret-path"), "{text}");
+
+        let mut seen = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let document: serde_json::Value = serde_json::from_str(line).unwrap();
+            let aws = &document["_aws"];
+            assert!(aws["Timestamp"].as_u64().unwrap() > 1_600_000_000_000, "{line}");
+            let directives = aws["CloudWatchMetrics"].as_array().unwrap();
+            assert_eq!(directives.len(), 1, "{line}");
+            let directive = &directives[0];
+            assert_eq!(directive["Namespace"], NAMESPACE);
+            let dimension_sets = directive["Dimensions"].as_array().unwrap();
+            assert_eq!(dimension_sets.len(), 1, "{line}");
+            let dimensions = dimension_sets[0].as_array().unwrap();
+            assert!(dimensions.len() <= 30 && dimensions.iter().any(|d| d == "function"));
+            for dimension in dimensions {
+                assert!(document[dimension.as_str().unwrap()].is_string(), "{line}");
+            }
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(NAMES.contains(&name), "{name}");
+                let value = &document[name];
+                assert!(value.is_number() || value.as_array().is_some_and(|v| !v.is_empty()));
+                seen.insert(name.to_owned());
+            }
+        }
+        for name in [REQUESTS, DURATION, TOKENS_ISSUED, VERIFICATIONS, KEY_VERSION, BUILD_INFO] {
+            assert!(seen.contains(name), "{name} missing from {text}");
+        }
+        assert!(text.contains(r#""route":"other""#), "{text}");
+        assert!(text.contains(r#""outcome":"expired""#), "{text}");
+
+        let mut again = Vec::new();
+        emf.flush(&mut again).unwrap();
+        let again = String::from_utf8(again).unwrap();
+        assert!(!again.contains(REQUESTS) && !again.contains(TOKENS_ISSUED), "{again}");
+        assert!(again.contains(KEY_AGE), "{again}");
+    }
 }

@@ -507,3 +507,38 @@ fn admin_response(admin: &Admin, method: &Method, path: &str) -> Response<Bytes>
         _ => ApiError::NotFound.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SIGTERM: not ready at once, and the public listener's shutdown future completes only
+    /// after the delay. SIGINT: completes at once. (Tokio's paused clock: no real waiting.)
+    #[tokio::test(start_paused = true)]
+    async fn readiness_drops_at_once_and_serving_stops_after_the_delay() {
+        let delay = Duration::from_secs(5);
+        let readiness = Arc::new(Readiness::default());
+        assert_eq!(readiness.check(), Ok(()));
+        let (send, signal) = tokio::sync::oneshot::channel();
+        let shutdown = tokio::spawn(shutdown_after_delay(
+            async { signal.await.unwrap() },
+            Arc::clone(&readiness),
+            delay,
+        ));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(readiness.check(), Ok(()), "ready until the signal");
+        send.send(Signal::Terminate).unwrap();
+        let signalled = tokio::time::Instant::now();
+        tokio::task::yield_now().await;
+        assert_eq!(readiness.check(), Err("shutting down"));
+        assert!(!shutdown.is_finished());
+        shutdown.await.unwrap();
+        assert_eq!(signalled.elapsed(), delay);
+
+        let readiness = Arc::new(Readiness::default());
+        let started = tokio::time::Instant::now();
+        shutdown_after_delay(async { Signal::Interrupt }, Arc::clone(&readiness), delay).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(readiness.check(), Err("shutting down"));
+    }
+}
