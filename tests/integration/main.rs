@@ -7,5 +7,6 @@
 mod api;
 mod fuzz_regressions;
 mod lambda_events;
+mod operations;
 mod shutdown;
 mod slow_clients;
