@@ -7,4 +7,5 @@ mod interop;
 mod lambda_watch;
 mod manifests;
 mod openapi;
+mod prometheus;
 mod ssm;
