@@ -2,7 +2,7 @@
 """Writes the seed corpora under fuzz/corpus/ (standard library only; re-run after changing
 the fuzz secret). Seeds are real requests and real tokens: valid ones (signed with the fuzz
 secret, expiring in 2100) and every kind of forgery the case table knows. Files named
-regression-* are inputs that made a target fail once (see tests/fuzz_regressions.rs); they
+regression-* are inputs that made a target fail once (see tests/integration/fuzz_regressions.rs); they
 are kept by hand, not written here."""
 import base64, hashlib, hmac, json, pathlib
 

@@ -10,7 +10,9 @@
 #
 # Environment: FUZZ_JOBS=N runs N libFuzzer processes per target (-fork).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
 
 seconds="${1:-300}"
 shift || true
@@ -18,10 +20,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(dispatch verify)
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    cargo +nightly install cargo-fuzz --locked --version 0.13.2
+    cargo +nightly install cargo-fuzz --locked --version "$CARGO_FUZZ"
 fi
 
-work="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
+work="$target_dir/fuzz"
 jobs="${FUZZ_JOBS:-}"
 total=0
 for target in "${targets[@]}"; do

@@ -29,11 +29,12 @@ venv() {
         flock 9
         if [[ "$(cat "$dir/installed.txt" 2>/dev/null)" != "$wanted" ]]; then
             echo "installing into $dir: $*" >&2
-            rm -rf "$dir"
-            "${PYTHON:-python3}" -m venv "$dir"
-            "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+            # Explicit exits: callers use $(venv ...), where errexit is not inherited.
+            rm -rf "$dir" || exit 1
+            "${PYTHON:-python3}" -m venv "$dir" || exit 1
+            "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2 || exit 1
             printf '%s' "$wanted" >"$dir/installed.txt"
         fi
-    ) 9>"$root/$name.lock"
+    ) 9>"$root/$name.lock" || return 1
     echo "$dir/bin"
 }

@@ -1,5 +1,5 @@
 //! Support for the fuzz targets: the one place that builds the service state (so an API change
-//! in `AppState`/`TokenService` is adapted here only), the raw-request input format of the
+//! in `AppState` or `KeyStore` is adapted here only), the raw-request input format of the
 //! `dispatch` target, and an HS256 checker that shares no code with the service.
 
 use bytes::Bytes;

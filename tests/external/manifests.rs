@@ -15,9 +15,9 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `kubectl kustomize k8s/` as JSON documents (PyYAML converts; kubectl needs no cluster).
+/// `kubectl kustomize k8s/overlays/internal` as JSON documents (PyYAML converts; kubectl needs no cluster).
 fn rendered_manifests() -> Vec<Value> {
-    let yaml = run(Command::new("kubectl").arg("kustomize").arg(manifest_dir().join("k8s")));
+    let yaml = run(Command::new("kubectl").arg("kustomize").arg(manifest_dir().join("k8s/overlays/internal")));
     let python = tools::venv("pyyaml", &[tools::requirement("PyYAML", "PYYAML")]).join("python");
     let script = "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))";
     let mut child = Command::new(python)

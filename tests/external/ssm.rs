@@ -53,7 +53,7 @@ async fn secret_read_from_secure_string() {
     let moto = Moto::shared();
     put_secret(&moto.client(), "/simple-jwt-api/secret", SECRET_V1).await;
     let started = Instant::now();
-    let server = ServerProcess::start(&env(&moto, "/simple-jwt-api/secret", &[]));
+    let server = ServerProcess::start(&env(moto, "/simple-jwt-api/secret", &[]));
     assert_eq!(send(server.address, request("GET", "/", "")).await.status(), 200);
     eprintln!("start-up with the SSM path, process start to first 200: {:?}", started.elapsed());
     let token = issue(server.address).await;
@@ -69,7 +69,7 @@ async fn parameter_by_arn() {
     let moto = Moto::shared();
     put_secret(&moto.client(), "/simple-jwt-api/by-arn", SECRET_V1).await;
     let arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/simple-jwt-api/by-arn");
-    let server = ServerProcess::start(&env(&moto, &arn, &[]));
+    let server = ServerProcess::start(&env(moto, &arn, &[]));
     let token = issue(server.address).await;
     assert!(kid_if_signed_with(&token, SECRET_V1).is_some());
 }
@@ -86,11 +86,11 @@ async fn rotation_across_a_fleet() {
     let name = "/simple-jwt-api/rotating";
     put_secret(&ssm, name, SECRET_V1).await;
     let refreshing = ServerProcess::start(&env(
-        &moto,
+        moto,
         name,
         &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "4")],
     ));
-    let lagging = ServerProcess::start(&env(&moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
+    let lagging = ServerProcess::start(&env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
     let old_token = issue(refreshing.address).await;
     assert_eq!(kid_if_signed_with(&old_token, SECRET_V1).as_deref(), Some("1"));
 
@@ -141,7 +141,7 @@ async fn zero_grace_revokes_at_once() {
     let name = "/simple-jwt-api/revoke";
     put_secret(&ssm, name, SECRET_V1).await;
     let server = ServerProcess::start(&env(
-        &moto,
+        moto,
         name,
         &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "0")],
     ));
@@ -238,7 +238,7 @@ fn assert_fails_fast(env: &[(String, String)], expected: &[&str], bound: Duratio
 async fn missing_parameter_exits_clearly() {
     let moto = Moto::shared();
     assert_fails_fast(
-        &env(&moto, "/does/not/exist", &[]),
+        &env(moto, "/does/not/exist", &[]),
         &["/does/not/exist", "not found"],
         Duration::from_secs(10),
     );
@@ -250,7 +250,7 @@ async fn weak_parameter_is_refused() {
     let moto = Moto::shared();
     put_secret(&moto.client(), "/simple-jwt-api/weak", "short").await;
     assert_fails_fast(
-        &env(&moto, "/simple-jwt-api/weak", &[]),
+        &env(moto, "/simple-jwt-api/weak", &[]),
         &["at least 32"],
         Duration::from_secs(10),
     );
@@ -290,7 +290,7 @@ fn no_region_exits_clearly() {
 #[tokio::test]
 async fn no_credentials_exits_clearly() {
     let moto = Moto::shared();
-    let env: Vec<(String, String)> = env(&moto, "/simple-jwt-api/x", &[])
+    let env: Vec<(String, String)> = env(moto, "/simple-jwt-api/x", &[])
         .into_iter()
         .filter(|(k, _)| {
             !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET_ACCESS_KEY")
