@@ -198,7 +198,8 @@ struct Instruments {
     key_refreshes: [Counter; 3],
     key_version: Gauge,
     key_age: Gauge,
-    open_connections: Gauge,
+    /// Server only: on Lambda there are no connections, and a gauge goes out at every flush.
+    open_connections: Option<Gauge>,
     connection_limit: Counter,
     body_limit: Counter,
     timeouts: [Counter; 2],
@@ -215,8 +216,8 @@ static KEY_INSTALLED_MS: AtomicU64 = AtomicU64::new(0);
 
 impl Instruments {
     /// Describes every metric (type, unit, help) and registers the handles, with the
-    /// recorder just installed.
-    fn register() -> Self {
+    /// recorder just installed; the connection gauge only for a `server`.
+    fn register(server: bool) -> Self {
         metrics::describe_counter!(
             REQUESTS,
             Unit::Count,
@@ -289,7 +290,7 @@ impl Instruments {
             ),
             key_version: metrics::gauge!(KEY_VERSION),
             key_age: metrics::gauge!(KEY_AGE),
-            open_connections: metrics::gauge!(OPEN_CONNECTIONS),
+            open_connections: server.then(|| metrics::gauge!(OPEN_CONNECTIONS)),
             connection_limit: metrics::counter!(CONNECTION_LIMIT),
             body_limit: metrics::counter!(BODY_LIMIT),
             timeouts: array(
@@ -397,15 +398,17 @@ pub fn key_installed(version: Option<i64>) {
 
 /// Records a connection opened (+1) or closed (-1).
 pub fn connection_opened() {
-    if let Some(instruments) = instruments() {
-        instruments.open_connections.increment(1.0);
+    if let Some(gauge) = instruments().and_then(|instruments| instruments.open_connections.as_ref())
+    {
+        gauge.increment(1.0);
     }
 }
 
 /// See [`connection_opened`].
 pub fn connection_closed() {
-    if let Some(instruments) = instruments() {
-        instruments.open_connections.decrement(1.0);
+    if let Some(gauge) = instruments().and_then(|instruments| instruments.open_connections.as_ref())
+    {
+        gauge.decrement(1.0);
     }
 }
 
@@ -461,7 +464,7 @@ impl Prometheus {
             .map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
         let process = metrics_process::Collector::default();
         process.describe();
-        let _ = INSTRUMENTS.set(Instruments::register());
+        let _ = INSTRUMENTS.set(Instruments::register(true));
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(UPKEEP_PERIOD);
@@ -507,7 +510,7 @@ impl Emf {
         }
         let collector =
             builder.init().map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
-        let _ = INSTRUMENTS.set(Instruments::register());
+        let _ = INSTRUMENTS.set(Instruments::register(false));
         Ok(Emf { collector })
     }
 
@@ -617,5 +620,6 @@ mod tests {
         let again = String::from_utf8(again).unwrap();
         assert!(!again.contains(REQUESTS) && !again.contains(TOKENS_ISSUED), "{again}");
         assert!(again.contains(KEY_AGE), "{again}");
+        assert!(!text.contains(OPEN_CONNECTIONS), "no connections on Lambda: {text}");
     }
 }

@@ -55,7 +55,7 @@ async fn admin_and_public_ports_are_apart() {
 
 /// After a known mix of requests the counters and histograms say exactly what happened —
 /// requests by route, method and status, tokens issued, verifications by outcome — every
-/// label value is from a bounded set, and nothing the clients sent (an email, a password, a
+/// metric name Lambda's EMF lines use is exported, every label value is from a bounded set, and nothing the clients sent (an email, a password, a
 /// token, a path) nor the secret appears in the output. The process metrics are there.
 #[tokio::test]
 async fn metrics_count_a_known_request_mix_and_hold_no_secret() {
@@ -127,6 +127,9 @@ async fn metrics_count_a_known_request_mix_and_hold_no_secret() {
     assert!(value(&text, "process_cpu_seconds_total").is_some());
     assert!(value(&text, "simple_jwt_api_open_connections").is_some());
 
+    for name in simple_jwt_api::metrics::NAMES {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported:\n{text}");
+    }
     let known_routes =
         ["/", "/auth", "/contents", "/.well-known/jwks.json", "/.well-known/openid-configuration"];
     for route in text.split("route=\"").skip(1).filter_map(|rest| rest.split('"').next()) {
