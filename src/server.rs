@@ -270,7 +270,8 @@ async fn handle(
 
 /// Reads and discards the rest of a body over the limit, in the background, while hyper
 /// sends the 413: for at most [`LINGER_TIME`] and [`LINGER_BYTES`], then drops it, which
-/// closes the connection. A client that sends its whole body before reading (Python's
+/// closes an HTTP/1.1 connection (HTTP/2 resets just the stream). A body that ends within the
+/// bounds leaves the connection usable for the next request. A client that sends its whole body before reading (Python's
 /// `http.client`) thus finishes sending and reads the 413, instead of a reset.
 fn linger(mut body: Incoming) {
     tokio::spawn(async move {
@@ -357,8 +358,13 @@ pub enum Signal {
     Interrupt,
 }
 
-/// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C), telling which.
-pub async fn shutdown_signal() -> Signal {
+/// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    signal_received().await;
+}
+
+/// Completes on SIGTERM or SIGINT, telling which (for [`shutdown_after_delay`]).
+pub async fn signal_received() -> Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");

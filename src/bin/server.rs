@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
         }
     }
     let shutdown =
-        server::shutdown_after_delay(server::shutdown_signal(), readiness, config.shutdown_delay);
+        server::shutdown_after_delay(server::signal_received(), readiness, config.shutdown_delay);
     server::serve(listener, state, (&config).into(), shutdown).await;
     ExitCode::SUCCESS
 }
