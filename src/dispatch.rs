@@ -3,7 +3,7 @@
 //!
 //! It never fails and never panics on client input: every outcome, including every client
 //! error, is a response. It also writes the one access-log line per request and records the
-//! request's metrics ([`crate::metrics`]), both in [`observe`].
+//! request's metrics ([`crate::metrics`]), both in one place (`observe`).
 
 use crate::error::{ApiError, json_response};
 use crate::metrics::{self, Verification};
