@@ -12,14 +12,22 @@ use support::client::{json, request, send};
 use support::metrics::scrape;
 use support::server::{ServerProcess, env_with_secret};
 
-/// Where `tool` is, or a failure saying how to install it (it is never skipped).
+/// Where `tool` (`prometheus` or `promtool`) is, at the version `scripts/versions.env` pins,
+/// or a failure saying how to install it (it is never skipped).
 fn installed(tool: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+    let path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|dir| dir.join(tool))
         .find(|path| path.is_file())
         .unwrap_or_else(|| {
             panic!("{tool} not found: `apt-get install prometheus` (Debian/Ubuntu) provides it")
-        })
+        });
+    let version = support::tools::run(Command::new(&path).arg("--version"));
+    let pinned = support::tools::pin("PROMETHEUS");
+    assert!(
+        version.contains(&format!("version {pinned}")),
+        "{tool} is not the pinned {pinned} (scripts/versions.env): {version}"
+    );
+    path
 }
 
 /// A Prometheus server on a free loopback port, scraping `target` every second, with its
