@@ -5,11 +5,13 @@
 //! `cargo bench --bench api`. The `dispatch` group runs with no log subscriber installed
 //! (tracing's macros are then nearly free); `dispatch_logged` runs the same requests with the
 //! service's real JSON log format writing to a sink, so the difference is what the access log
-//! costs per request, short of the `write` system call.
+//! costs per request, short of the `write` system call. Both run with the server's metrics
+//! exporter (Prometheus) installed, as in production: the metrics are part of the cost.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
+use simple_jwt_api::metrics::Prometheus;
 use simple_jwt_api::{AppState, Config, dispatch, telemetry};
 use std::future::Future;
 use std::hint::black_box;
@@ -85,6 +87,17 @@ fn run_dispatch(state: &AppState, request: &Request<Bytes>) -> Response<Bytes> {
     ready(dispatch(state, request.clone()))
 }
 
+/// Installs the exporter the `server` binary installs. Its upkeep task (folding histogram
+/// samples every few seconds) runs on a one-worker runtime kept for the whole run, as it runs
+/// beside the requests in the server.
+fn install_metrics() -> Prometheus {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
+    let _entered = runtime.enter();
+    Prometheus::install().expect("the only recorder of the benchmark process")
+}
+
 /// Minting and verifying, per algorithm (the test keys under `tests/data/keys/`).
 fn token_ops(c: &mut Criterion) {
     let algorithms = [
@@ -119,6 +132,7 @@ fn token_ops(c: &mut Criterion) {
 }
 
 fn dispatch_ops(c: &mut Criterion) {
+    let metrics = install_metrics();
     let state = state();
     let token = state.keys.issue("bench@example.com").unwrap();
     let requests = requests(&token);
@@ -144,6 +158,13 @@ fn dispatch_ops(c: &mut Criterion) {
         }
         group.finish();
     });
+    let exported = metrics.render();
+    assert!(
+        exported.contains(
+            r#"simple_jwt_api_http_requests_total{route="/auth",method="POST",status="200"}"#
+        ),
+        "the benchmarked requests were recorded"
+    );
 }
 
 criterion_group!(benches, token_ops, dispatch_ops);

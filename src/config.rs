@@ -24,6 +24,13 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_DRAIN_SECONDS: u64 = 10;
 /// Default time a client has to send a request's headers.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
+/// Default admin port (`/metrics`, `/healthz`, `/readyz`); 0 turns the admin listener off.
+pub const DEFAULT_ADMIN_PORT: u16 = 9090;
+/// Default time the public listener keeps serving after SIGTERM, with `/readyz` already
+/// answering 503, so that Kubernetes removes the pod's endpoints and the load balancer its
+/// target before connections are refused. Five seconds, as the preStop sleep it replaces;
+/// plus the drain bound it stays within the default 30 s `terminationGracePeriodSeconds`.
+pub const DEFAULT_SHUTDOWN_DELAY_SECONDS: u64 = 5;
 
 /// Default SSM parameter holding the secret: the original deployment's name.
 pub const DEFAULT_SECRET_PARAMETER: &str = "JWT_SECRET";
@@ -64,6 +71,10 @@ pub const VARIABLES: &[&str] = &[
     "BODY_LIMIT_BYTES",
     "LOG_LEVEL",
     "SHUTDOWN_DRAIN_SECONDS",
+    "SHUTDOWN_DELAY_SECONDS",
+    "ADMIN_PORT",
+    "ADMIN_BIND_ADDRESS",
+    "AWS_LAMBDA_FUNCTION_NAME",
     "HEADER_READ_TIMEOUT_SECONDS",
     "BODY_READ_TIMEOUT_SECONDS",
     "MAX_CONNECTIONS",
@@ -129,6 +140,16 @@ pub struct Config {
     pub log_level: String,
     /// Bound on graceful drain after SIGTERM/SIGINT (`SHUTDOWN_DRAIN_SECONDS`).
     pub drain_timeout: Duration,
+    /// Time the public listener keeps serving after SIGTERM, not ready
+    /// (`SHUTDOWN_DELAY_SECONDS`).
+    pub shutdown_delay: Duration,
+    /// Address of the admin listener (`ADMIN_BIND_ADDRESS`:`ADMIN_PORT`); `None` when
+    /// `ADMIN_PORT=0`.
+    pub admin: Option<SocketAddr>,
+    /// The Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`, set by the Lambda runtime): the
+    /// `function` dimension of the CloudWatch metrics, so that stacks sharing an account and
+    /// region keep separate figures.
+    pub function_name: Option<String>,
     /// Time allowed to receive a request's headers, and longest idle time of a connection
     /// (`HEADER_READ_TIMEOUT_SECONDS`).
     pub header_read_timeout: Duration,
@@ -269,6 +290,12 @@ impl Config {
         crate::telemetry::parse_filter(&log_level)
             .map_err(|err| ConfigError::new("LOG_LEVEL", err))?;
         let drain_seconds = parse_or(&get, "SHUTDOWN_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS)?;
+        let delay_seconds =
+            parse_or(&get, "SHUTDOWN_DELAY_SECONDS", DEFAULT_SHUTDOWN_DELAY_SECONDS)?;
+        let admin_port = parse_or(&get, "ADMIN_PORT", DEFAULT_ADMIN_PORT)?;
+        let admin_address: IpAddr =
+            parse_or(&get, "ADMIN_BIND_ADDRESS", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let function_name = get("AWS_LAMBDA_FUNCTION_NAME").map(|name| name.trim().to_owned());
         let header_seconds =
             parse_or(&get, "HEADER_READ_TIMEOUT_SECONDS", DEFAULT_HEADER_READ_TIMEOUT_SECONDS)?;
         if header_seconds == 0 {
@@ -296,6 +323,9 @@ impl Config {
             body_limit,
             log_level,
             drain_timeout: Duration::from_secs(drain_seconds),
+            shutdown_delay: Duration::from_secs(delay_seconds),
+            admin: (admin_port != 0).then(|| SocketAddr::new(admin_address, admin_port)),
+            function_name,
             header_read_timeout: Duration::from_secs(header_seconds),
             body_read_timeout: Duration::from_secs(body_seconds),
             max_connections,
@@ -408,6 +438,9 @@ mod tests {
         assert_eq!(config.body_limit, 65_536);
         assert_eq!(config.log_level, "info");
         assert_eq!(config.drain_timeout, Duration::from_secs(10));
+        assert_eq!(config.shutdown_delay, Duration::from_secs(5));
+        assert_eq!(config.admin, Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(config.function_name, None);
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.body_read_timeout, Duration::from_secs(30));
         assert_eq!(config.max_connections, 10_000);
@@ -438,6 +471,10 @@ mod tests {
             ("HEADER_READ_TIMEOUT_SECONDS", "2"),
             ("BODY_READ_TIMEOUT_SECONDS", "4"),
             ("MAX_CONNECTIONS", "50"),
+            ("SHUTDOWN_DELAY_SECONDS", "0"),
+            ("ADMIN_PORT", "9100"),
+            ("ADMIN_BIND_ADDRESS", "127.0.0.1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "jwt-prod"),
         ])
         .unwrap();
         assert_eq!(config.bind, "127.0.0.1:9000".parse().unwrap());
@@ -449,6 +486,9 @@ mod tests {
         assert_eq!(config.header_read_timeout, Duration::from_secs(2));
         assert_eq!(config.body_read_timeout, Duration::from_secs(4));
         assert_eq!(config.max_connections, 50);
+        assert_eq!(config.shutdown_delay, Duration::ZERO);
+        assert_eq!(config.admin, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(config.function_name.as_deref(), Some("jwt-prod"));
         let SecretSource::Env { strength, .. } = &config.secret else { panic!("env secret") };
         assert_eq!(*strength, Strength::Weak);
     }
@@ -522,6 +562,13 @@ mod tests {
         assert_eq!(activation, Duration::from_secs(2));
     }
 
+    /// `ADMIN_PORT=0` turns the admin listener off, whatever its bind address.
+    #[test]
+    fn admin_port_zero_is_off() {
+        let config = config(&[("JWT_SECRET", SECRET), ("ADMIN_PORT", "0")]).unwrap();
+        assert_eq!(config.admin, None);
+    }
+
     /// Each invalid value is refused with a message naming its variable, and the secret never
     /// appears in a message.
     #[test]
@@ -549,6 +596,9 @@ mod tests {
             ),
             (&[("JWT_SECRET", SECRET), ("LOG_LEVEL", "loud=[")], "LOG_LEVEL"),
             (&[("JWT_SECRET", SECRET), ("SHUTDOWN_DRAIN_SECONDS", "x")], "SHUTDOWN_DRAIN_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("SHUTDOWN_DELAY_SECONDS", "-1")], "SHUTDOWN_DELAY_SECONDS"),
+            (&[("JWT_SECRET", SECRET), ("ADMIN_PORT", "65536")], "ADMIN_PORT"),
+            (&[("JWT_SECRET", SECRET), ("ADMIN_BIND_ADDRESS", "any")], "ADMIN_BIND_ADDRESS"),
             (
                 &[("JWT_SECRET", SECRET), ("HEADER_READ_TIMEOUT_SECONDS", "0")],
                 "HEADER_READ_TIMEOUT_SECONDS",

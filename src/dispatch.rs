@@ -2,10 +2,13 @@
 //! `http::Request<Bytes>` and put the `http::Response<Bytes>` it returns on the wire.
 //!
 //! It never fails and never panics on client input: every outcome, including every client
-//! error, is a response. It also writes the one access-log line per request.
+//! error, is a response. It also writes the one access-log line per request and records the
+//! request's metrics ([`crate::metrics`]), both in one place (`observe`).
 
 use crate::error::{ApiError, json_response};
+use crate::metrics::{self, Verification};
 use crate::state::AppState;
+use crate::token::{Rejected, Rejection};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -19,8 +22,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const HEALTHY: &[u8] = br#""Healthy""#;
 
 /// Answers one request: routes `GET|POST /`, `POST /auth`, `GET /contents` and the two
-/// public-key documents under `/.well-known/`, turns every error into its response, adds `x-request-id`, and logs one access line (method, path,
-/// status, latency, request id — never headers or bodies).
+/// public-key documents under `/.well-known/`, turns every error into its response, adds
+/// `x-request-id`, logs one access line (method, path, status, latency, request id — never
+/// headers or bodies) and records the request metrics.
 ///
 /// It is `async` only because verifying a token signed with a secret newer than this process
 /// has seen waits for a (single-flight, rate-limited) re-read of the secret; every other path
@@ -29,18 +33,18 @@ pub async fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Byt
     let started = Instant::now();
     let request_id = request_id(request.headers());
     let mut response = route(state, &request).await.unwrap_or_else(ApiError::into_response);
-    log_access(request.method(), request.uri().path(), response.status(), started, &request_id);
+    observe(request.method(), request.uri().path(), response.status(), started, &request_id);
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
 
 /// Answers a request the adapter could not read in full (its body exceeded the limit, or
-/// the client went away mid-body), with the same access log line as [`dispatch`].
+/// the client went away mid-body), with the same access log line and metrics as [`dispatch`].
 pub fn reject(request: &http::request::Parts, error: ApiError) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = request_id(&request.headers);
     let mut response = error.into_response();
-    log_access(&request.method, request.uri.path(), response.status(), started, &request_id);
+    observe(&request.method, request.uri.path(), response.status(), started, &request_id);
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
 }
@@ -90,6 +94,7 @@ fn auth(state: &AppState, request: &Request<Bytes>) -> Result<Response<Bytes>, A
         tracing::error!(error = %err, "could not sign a token");
         ApiError::Internal
     })?;
+    metrics::token_issued();
     let body = serde_json::to_vec(&TokenBody { token: &token }).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
 }
@@ -102,8 +107,17 @@ struct TokenBody<'a> {
 
 /// `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
 async fn contents(state: &AppState, headers: &HeaderMap) -> Result<Response<Bytes>, ApiError> {
-    let token = bearer_token(headers)?;
-    let claims = state.keys.verify(token).await.map_err(|_| ApiError::InvalidToken)?;
+    let token = bearer_token(headers).inspect_err(|err| {
+        metrics::verification(match err {
+            ApiError::MissingToken => Verification::Missing,
+            _ => Verification::Rejected(Rejection::Malformed),
+        })
+    })?;
+    let claims = state.keys.verify(token).await.map_err(|Rejected(why)| {
+        metrics::verification(Verification::Rejected(why));
+        ApiError::InvalidToken
+    })?;
+    metrics::verification(Verification::Ok);
     let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;
     Ok(no_store(json_response(StatusCode::OK, body.into())))
 }
@@ -250,10 +264,13 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
 }
 
-/// One access line per request, at `INFO` — except a successful health check (`GET|POST /`
-/// answering 200), at `DEBUG`: Kubernetes probes and load-balancer checks hit it every few
-/// seconds on every pod, and at load a line costs about as much CPU as the answer itself.
-fn log_access(method: &Method, path: &str, status: StatusCode, started: Instant, id: &HeaderValue) {
+/// What every answered request leaves behind: its metrics, and one access line at `INFO` —
+/// except a successful health check (`GET|POST /` answering 200), at `DEBUG`: load-balancer
+/// checks hit it every few seconds on every pod, and at load a line costs about as much CPU as
+/// the answer itself.
+fn observe(method: &Method, path: &str, status: StatusCode, started: Instant, id: &HeaderValue) {
+    let elapsed = started.elapsed();
+    metrics::request(method, path, status, elapsed);
     // Paths are client-chosen: cap what reaches the log.
     let path = &path[..path.floor_char_boundary(256)];
     macro_rules! access_line {
@@ -263,7 +280,7 @@ fn log_access(method: &Method, path: &str, status: StatusCode, started: Instant,
                 method = method.as_str(),
                 path,
                 status = status.as_u16(),
-                latency_us = started.elapsed().as_micros() as u64,
+                latency_us = elapsed.as_micros() as u64,
                 request_id = id.to_str().unwrap_or(""),
                 "request"
             )

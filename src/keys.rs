@@ -30,11 +30,12 @@
 //! - if SSM fails, or the new material fails the policy, at refresh time the last good key
 //!   stays in use and a warning is logged.
 
+use crate::metrics::{self, KeyRefresh};
 use crate::secret::{KeyError, PrivateKey, Secret, SecretError, Strength};
 use crate::ssm::FetchError;
 use crate::token::{
-    Claims, KeyMismatch, KeyPair, PublicJwk, Rejected, SigningAlgorithm, SigningFailed, TokenRules,
-    claimed_kid,
+    Claims, KeyMismatch, KeyPair, PublicJwk, Rejected, Rejection, SigningAlgorithm, SigningFailed,
+    TokenRules, claimed_kid,
 };
 use arc_swap::ArcSwap;
 use std::future::Future;
@@ -233,7 +234,7 @@ impl Keyring {
             match rules.verify(&key.keys, token) {
                 Ok(claims) => return Ok(Some(claims)),
                 Err(KeyMismatch::Signature) => continue,
-                Err(KeyMismatch::Rejected) => return Err(Rejected),
+                Err(KeyMismatch::Rejected(why)) => return Err(Rejected(why)),
             }
         }
         Ok(None)
@@ -285,6 +286,7 @@ impl KeyStore {
 
     /// A store with one fixed key pair (material from the environment).
     pub fn with_key(keys: KeyPair, rules: TokenRules) -> Self {
+        metrics::key_installed(None);
         KeyStore {
             ring: ArcSwap::from_pointee(Keyring::single(VersionedKey { version: None, keys })),
             rules,
@@ -296,6 +298,7 @@ impl KeyStore {
     /// `version`, already built with the rotation's policy) and refreshable with
     /// [`KeyStore::refresh`].
     pub fn rotating(first: KeyPair, version: i64, rotation: Rotation, rules: TokenRules) -> Self {
+        metrics::key_installed(Some(version));
         let key = VersionedKey { version: Some(version), keys: first };
         KeyStore {
             ring: ArcSwap::from_pointee(Keyring::single(key)),
@@ -342,11 +345,13 @@ impl KeyStore {
         ring: &Arc<Keyring>,
         now: Instant,
     ) -> Result<Claims, Rejected> {
+        // No key in force matched the signature.
+        const NO_KEY: Rejected = Rejected(Rejection::BadSignature);
         let Some(rotation) = &self.rotation else {
-            return Err(Rejected);
+            return Err(NO_KEY);
         };
         if !self.may_name_unseen_key(token, ring, now) {
-            return Err(Rejected);
+            return Err(NO_KEY);
         }
         {
             let mut last = rotation.last_refresh.lock().await;
@@ -358,7 +363,7 @@ impl KeyStore {
                 self.fetch_and_install(rotation, "unknown token kid", now).await;
             }
         }
-        self.ring.load().verify(&self.rules, token, now)?.ok_or(Rejected)
+        self.ring.load().verify(&self.rules, token, now)?.ok_or(NO_KEY)
     }
 
     /// Whether the token's `kid` may name a key this process has not seen: for HS256 a
@@ -419,6 +424,7 @@ impl KeyStore {
         let mut material = match rotation.source.fetch().await {
             Ok(material) => material,
             Err(err) => {
+                metrics::key_refresh(KeyRefresh::Failed);
                 tracing::warn!(
                     reason,
                     error = %err,
@@ -430,6 +436,7 @@ impl KeyStore {
         let version = material.version;
         let ring = self.ring.load();
         if ring.holds_version(version) {
+            metrics::key_refresh(KeyRefresh::Unchanged);
             tracing::debug!(reason, version, "JWT secret unchanged");
             return;
         }
@@ -437,6 +444,7 @@ impl KeyStore {
         let (keys, strength) = match rotation.policy.build(value, Some(version)) {
             Ok(built) => built,
             Err(err) => {
+                metrics::key_refresh(KeyRefresh::Failed);
                 tracing::warn!(
                     reason,
                     version,
@@ -455,6 +463,10 @@ impl KeyStore {
         let previous_version = ring.signing(now).version;
         let next = VersionedKey { version: Some(version), keys };
         self.ring.store(Arc::new(ring.rotated(next, rotation.activation, rotation.grace, now)));
+        // The gauges follow the newest key: with an activation delay it is published now and
+        // signs `activation` later.
+        metrics::key_installed(Some(version));
+        metrics::key_refresh(KeyRefresh::Rotated);
         if rotation.activation.is_zero() {
             tracing::info!(
                 reason,
@@ -609,7 +621,11 @@ mod tests {
         assert!(store.verify_at(&new, t0 + secs(10)).await.is_ok());
         assert!(store.verify_at(&old, t0 + secs(69)).await.is_ok(), "within grace");
         let fetches = parameter.fetches();
-        assert_eq!(store.verify_at(&old, t0 + secs(70)).await, Err(Rejected), "grace over");
+        assert_eq!(
+            store.verify_at(&old, t0 + secs(70)).await,
+            Err(Rejected(Rejection::BadSignature)),
+            "grace over"
+        );
         assert_eq!(parameter.fetches(), fetches, "an old kid never triggers a re-read");
         assert!(store.verify_at(&new, t0 + secs(1000)).await.is_ok());
     }
@@ -623,7 +639,10 @@ mod tests {
         let old = store.issue_at("a@b.c", t0).unwrap();
         parameter.put(SECRET_V2);
         store.refresh_at(t0 + secs(1)).await;
-        assert_eq!(store.verify_at(&old, t0 + secs(1)).await, Err(Rejected));
+        assert_eq!(
+            store.verify_at(&old, t0 + secs(1)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(kid(&store.issue_at("a@b.c", t0 + secs(1)).unwrap()), "2");
     }
 
@@ -657,12 +676,24 @@ mod tests {
             rules.issue(&KeyPair::new(&secret, Some("99".into())), "evil@b.c").unwrap()
         };
         let before = parameter.fetches();
-        assert_eq!(lagging.verify_at(&forged, t0 + secs(4)).await, Err(Rejected));
+        assert_eq!(
+            lagging.verify_at(&forged, t0 + secs(4)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(parameter.fetches(), before, "within 5 s of the last re-read");
-        assert_eq!(lagging.verify_at(&forged, t0 + secs(6)).await, Err(Rejected));
-        assert_eq!(lagging.verify_at(&forged, t0 + secs(7)).await, Err(Rejected));
+        assert_eq!(
+            lagging.verify_at(&forged, t0 + secs(6)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
+        assert_eq!(
+            lagging.verify_at(&forged, t0 + secs(7)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(parameter.fetches(), before + 1, "rate-limited");
-        assert_eq!(lagging.verify_at(&forged, t0 + secs(11)).await, Err(Rejected));
+        assert_eq!(
+            lagging.verify_at(&forged, t0 + secs(11)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(parameter.fetches(), before + 2, "allowed again after the interval");
     }
 
@@ -726,7 +757,10 @@ mod tests {
         assert_eq!(kid(&store.issue_at("a@b.c", t0 + secs(110)).unwrap()), k2, "activated");
         assert_eq!(jwks_kids(&store, t0 + secs(110)), [k2.as_str(), k1.as_str()]);
         assert!(store.verify_at(&v1_token, t0 + secs(159)).await.is_ok(), "within grace");
-        assert_eq!(store.verify_at(&v1_token, t0 + secs(160)).await, Err(Rejected));
+        assert_eq!(
+            store.verify_at(&v1_token, t0 + secs(160)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(jwks_kids(&store, t0 + secs(160)), [k2.as_str()], "v1 left the JWKS");
 
         // A refresh after activation normalises the ring without changing the answers.
@@ -795,7 +829,10 @@ mod tests {
         )
         .unwrap();
         let before = parameter.fetches();
-        assert_eq!(lagging.verify_at(&borrowed, t0 + secs(1)).await, Err(Rejected));
+        assert_eq!(
+            lagging.verify_at(&borrowed, t0 + secs(1)).await,
+            Err(Rejected(Rejection::BadSignature))
+        );
         assert_eq!(parameter.fetches(), before, "our own kid never triggers a re-read");
 
         parameter.put(ED25519_1);

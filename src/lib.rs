@@ -20,8 +20,9 @@
 //! | [`error`] | the one error enum and its mapping to HTTP responses |
 //! | [`mod@dispatch`] | routing, request parsing, the JWKS and discovery documents, access log |
 //! | [`state`] | the per-process state shared by every request |
-//! | [`server`] | the hyper adapter: connections, body cap, timeouts, graceful shutdown |
+//! | [`server`] | the hyper adapter: connections, body cap, timeouts, graceful shutdown; the admin port (metrics, probes) |
 //! | [`lambda`] | the lambda_http adapter: event request and response bodies <-> dispatch |
+//! | [`metrics`] | metric names and labels; the Prometheus (server) and EMF (Lambda) exporters |
 //! | [`telemetry`] | JSON log output |
 #![deny(missing_docs)]
 
@@ -30,6 +31,7 @@ pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod lambda;
+pub mod metrics;
 pub mod secret;
 pub mod server;
 pub mod ssm;

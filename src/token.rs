@@ -86,9 +86,24 @@ pub struct Claims {
     pub nbf: u64,
 }
 
-/// A token failed verification. Deliberately carries no detail.
+/// A token failed verification, and why. The reason is for metrics only: every rejection
+/// gets the same 401 (`ApiError::InvalidToken`), so a client learns nothing from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rejected;
+pub struct Rejected(pub Rejection);
+
+/// Why a token was rejected (the `outcome` label of the verification counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a token this service could have issued: shape, encoding, header, algorithm,
+    /// `crit`, or claims missing or of the wrong type.
+    Malformed,
+    /// No key in force matched the signature.
+    BadSignature,
+    /// `exp` has passed, beyond the leeway.
+    Expired,
+    /// `nbf` is still ahead, beyond the leeway.
+    NotYetValid,
+}
 
 /// Why one key did not accept a token: the signature did not match this key (another key
 /// may still verify it), or the token is bad whatever the key.
@@ -97,7 +112,7 @@ pub enum KeyMismatch {
     /// The signature did not match this key.
     Signature,
     /// Any other failure: shape, algorithm, `crit`, claims, times.
-    Rejected,
+    Rejected(Rejection),
 }
 
 /// Signing could not produce a token (not expected with keys that passed their self-test;
@@ -337,15 +352,20 @@ impl TokenRules {
     /// `jwk`, `jku`, `x5u`) never supply a key.
     pub fn verify(&self, keys: &KeyPair, token: &str) -> Result<Claims, KeyMismatch> {
         if !is_well_formed(token) || !has_strict_segments(token) {
-            return Err(KeyMismatch::Rejected);
+            return Err(KeyMismatch::Rejected(Rejection::Malformed));
         }
         let data = jsonwebtoken::decode::<Claims>(token, &keys.decoding_key, &self.validation)
-            .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => KeyMismatch::Signature,
-                _ => KeyMismatch::Rejected,
+            .map_err(|err| {
+                use jsonwebtoken::errors::ErrorKind;
+                match err.kind() {
+                    ErrorKind::InvalidSignature => KeyMismatch::Signature,
+                    ErrorKind::ExpiredSignature => KeyMismatch::Rejected(Rejection::Expired),
+                    ErrorKind::ImmatureSignature => KeyMismatch::Rejected(Rejection::NotYetValid),
+                    _ => KeyMismatch::Rejected(Rejection::Malformed),
+                }
             })?;
         if data.claims.email.trim().is_empty() {
-            return Err(KeyMismatch::Rejected);
+            return Err(KeyMismatch::Rejected(Rejection::Malformed));
         }
         Ok(data.claims)
     }
@@ -577,7 +597,12 @@ mod tests {
             if name == "wrong secret" {
                 assert_eq!(result, Err(KeyMismatch::Signature));
             } else if !name.contains("signature") && !name.contains("canonical") {
-                assert_eq!(result, Err(KeyMismatch::Rejected), "{name}");
+                let expected = match name {
+                    "expired" => Rejection::Expired,
+                    "not yet valid" => Rejection::NotYetValid,
+                    _ => Rejection::Malformed,
+                };
+                assert_eq!(result, Err(KeyMismatch::Rejected(expected)), "{name}");
             }
         }
     }
@@ -765,34 +790,42 @@ mod tests {
                 (
                     "HS256 keyed with the public JWK",
                     sign(&hs256, &good, public_jwk.as_bytes()),
-                    KeyMismatch::Rejected,
+                    KeyMismatch::Rejected(Rejection::Malformed),
                 ),
                 (
                     "HS256 keyed with the public PEM",
                     sign(&hs256, &good, ES256_1_PUBLIC.as_bytes()),
-                    KeyMismatch::Rejected,
+                    KeyMismatch::Rejected(Rejection::Malformed),
                 ),
                 (
                     "alg none",
                     format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good.to_string())),
-                    KeyMismatch::Rejected,
+                    KeyMismatch::Rejected(Rejection::Malformed),
                 ),
                 ("outside key", theirs(&Header::new(outside_alg)), KeyMismatch::Signature),
                 ("outside key, our kid", theirs(&with_jku), KeyMismatch::Signature),
                 ("outside key in a jwk header", theirs(&with_jwk), KeyMismatch::Signature),
-                ("ES384", p384, KeyMismatch::Rejected),
-                ("crit", ours(&crit, &good), KeyMismatch::Rejected),
-                ("no iss", without("iss"), KeyMismatch::Rejected),
-                ("wrong iss", with("iss", "https://attacker.example"), KeyMismatch::Rejected),
-                ("no aud", without("aud"), KeyMismatch::Rejected),
-                ("wrong aud", with("aud", "other-api"), KeyMismatch::Rejected),
+                ("ES384", p384, KeyMismatch::Rejected(Rejection::Malformed)),
+                ("crit", ours(&crit, &good), KeyMismatch::Rejected(Rejection::Malformed)),
+                ("no iss", without("iss"), KeyMismatch::Rejected(Rejection::Malformed)),
+                (
+                    "wrong iss",
+                    with("iss", "https://attacker.example"),
+                    KeyMismatch::Rejected(Rejection::Malformed),
+                ),
+                ("no aud", without("aud"), KeyMismatch::Rejected(Rejection::Malformed)),
+                (
+                    "wrong aud",
+                    with("aud", "other-api"),
+                    KeyMismatch::Rejected(Rejection::Malformed),
+                ),
                 (
                     "expired",
                     ours(
                         &header,
                         &json!({"email": "a@b.c", "exp": now - 60, "nbf": now - 120, "iss": ISSUER, "aud": AUDIENCE}),
                     ),
-                    KeyMismatch::Rejected,
+                    KeyMismatch::Rejected(Rejection::Expired),
                 ),
             ];
             for (name, token, expected) in cases {
@@ -809,7 +842,7 @@ mod tests {
         let ed_token = rules(SigningAlgorithm::EdDsa, true).issue(&ed, "a@b.c").unwrap();
         assert_eq!(
             rules(SigningAlgorithm::Es256, true).verify(&es, &ed_token),
-            Err(KeyMismatch::Rejected)
+            Err(KeyMismatch::Rejected(Rejection::Malformed))
         );
     }
 
@@ -841,7 +874,7 @@ mod tests {
         assert!(rules.verify(&keys, &token).is_ok());
         let now = unix_now();
         let plain = hs256(json!({"email": "a@b.c", "exp": now + 600, "nbf": now}));
-        assert_eq!(rules.verify(&keys, &plain), Err(KeyMismatch::Rejected));
+        assert_eq!(rules.verify(&keys, &plain), Err(KeyMismatch::Rejected(Rejection::Malformed)));
     }
 
     fn b64(text: &str) -> String {

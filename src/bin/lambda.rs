@@ -1,7 +1,8 @@
-//! The AWS Lambda entry point: configuration and state once per cold start, then the
-//! lambda_http runtime loop around the library's Lambda adapter.
+//! The AWS Lambda entry point: configuration, state and the metrics exporter once per cold
+//! start, then the lambda_http runtime loop around the library's Lambda adapter.
 
 use lambda_http::service_fn;
+use simple_jwt_api::metrics::Emf;
 use simple_jwt_api::{lambda, state, telemetry};
 use std::process::ExitCode;
 
@@ -9,11 +10,19 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     // The secret is read here, once per execution environment (from JWT_SECRET or SSM), and
     // refreshed in the background like the server's.
-    let (_config, state, ()) = match state::start(telemetry::init).await {
+    let (config, state, ()) = match state::start(telemetry::init).await {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    match lambda_http::run(service_fn(|request| lambda::handle(&state, request))).await {
+    let metrics = match Emf::install(config.function_name.as_deref()) {
+        Ok(metrics) => metrics,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot install the metrics exporter");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handler = service_fn(|request| metrics.flushed(lambda::handle(&state, request)));
+    match lambda_http::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "the Lambda runtime loop ended");

@@ -1,7 +1,11 @@
-//! The EKS container entry point: configuration, state, and the hyper adapter.
+//! The EKS container entry point: configuration, state, metrics, the admin listener and the
+//! hyper adapter, wired together.
 
-use simple_jwt_api::{server, state, telemetry};
+use simple_jwt_api::metrics::Prometheus;
+use simple_jwt_api::server::{self, Admin, Readiness};
+use simple_jwt_api::{state, telemetry};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -9,17 +13,35 @@ async fn main() -> ExitCode {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let listener = match tokio::net::TcpListener::bind(config.bind).await {
+    let metrics = match Prometheus::install() {
+        Ok(metrics) => metrics,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot install the metrics exporter");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match server::listen(config.bind, "listening").await {
         Ok(listener) => listener,
         Err(err) => {
             tracing::error!(error = %err, address = %config.bind, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    match listener.local_addr() {
-        Ok(address) => tracing::info!(%address, "listening"),
-        Err(err) => tracing::warn!(error = %err, "listening on an unknown address"),
+    let readiness = Arc::new(Readiness::default());
+    if let Some(address) = config.admin {
+        match server::listen(address, "admin listening").await {
+            Ok(admin) => {
+                let admin_state = Admin { metrics, readiness: Arc::clone(&readiness) };
+                tokio::spawn(server::serve_admin(admin, admin_state, config.header_read_timeout));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, %address, "cannot listen on the admin port");
+                return ExitCode::FAILURE;
+            }
+        }
     }
-    server::serve(listener, state, (&config).into(), server::shutdown_signal()).await;
+    let shutdown =
+        server::shutdown_after_delay(server::signal_received(), readiness, config.shutdown_delay);
+    server::serve(listener, state, (&config).into(), shutdown).await;
     ExitCode::SUCCESS
 }

@@ -263,6 +263,66 @@ async fn case_table_through_watch(watch: &Watch) {
     assert!(!logs.contains(TEST_SECRET), "the secret reached watch's output");
 }
 
+/// The function's metrics leave as CloudWatch Embedded Metric Format lines on stdout, which
+/// CloudWatch Logs turns into metrics: after the case table, the output holds EMF documents —
+/// JSON objects whose `_aws` directive (millisecond timestamp, namespace, one dimension set,
+/// metric names) matches the values beside it — carrying the same metric names as the
+/// server's Prometheus output, and never a token, an email or the secret.
+fn metrics_leave_as_emf_lines(watch: &Watch) {
+    let logs = watch.logs();
+    let mut names = std::collections::BTreeSet::new();
+    // What CloudWatch bills as custom metrics: each name with its dimension values.
+    let mut series = std::collections::BTreeSet::new();
+    let mut documents = 0;
+    let mut sampled = false;
+    for line in logs.lines() {
+        let Some(start) = line.find(r#"{"_aws":"#) else { continue };
+        let document: Value = serde_json::from_str(&line[start..])
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+        documents += 1;
+        let aws = &document["_aws"];
+        assert!(aws["Timestamp"].as_u64().is_some_and(|ms| ms > 1_600_000_000_000), "{line}");
+        let directive = &aws["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], simple_jwt_api::metrics::NAMESPACE, "{line}");
+        let mut dimensions = Vec::new();
+        for dimension in directive["Dimensions"][0].as_array().expect("one dimension set") {
+            let value = &document[dimension.as_str().unwrap()];
+            assert!(value.is_string(), "{dimension}: {line}");
+            dimensions.push(format!("{dimension}={value}"));
+        }
+        for metric in directive["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().unwrap();
+            let value = &document[name];
+            assert!(value.is_number() || value.is_array(), "{name} has no value: {line}");
+            names.insert(name.to_owned());
+            series.insert(format!("{name}{dimensions:?}"));
+        }
+        for secret in [TEST_SECRET, "eyJ", "@example.com"] {
+            assert!(!line.contains(secret), "{secret} in a metrics line: {line}");
+        }
+        if line.contains("simple_jwt_api_http_requests_total") && !sampled {
+            sampled = true;
+            eprintln!("an EMF line from the function: {}", &line[start..]);
+        }
+    }
+    for name in &names {
+        assert!(simple_jwt_api::metrics::NAMES.contains(&name.as_str()), "unknown metric {name}");
+    }
+    for name in [
+        "simple_jwt_api_http_requests_total",
+        "simple_jwt_api_http_request_duration_seconds",
+        "simple_jwt_api_tokens_issued_total",
+        "simple_jwt_api_token_verifications_total",
+    ] {
+        assert!(names.contains(name), "no {name} among the EMF lines:\n{logs}");
+    }
+    eprintln!(
+        "{documents} EMF documents, {} distinct metrics (name and dimension values), names \
+         {names:?}",
+        series.len()
+    );
+}
+
 /// Sends one case-table request through watch: over HTTP, or as a Function URL event with
 /// `cargo lambda invoke` when the front cannot carry it faithfully.
 async fn send_through_watch(watch: &Watch, request: Request<Bytes>) -> Response<Bytes> {
@@ -351,13 +411,15 @@ fn invoked(watch: &Watch, fixture: &Fixture, token: Option<&str>) -> Response<By
     support::events::response(&response)
 }
 
-/// cargo-lambda end to end, with one `cargo lambda watch` for both checks (it is the slowest
+/// cargo-lambda end to end, with one `cargo lambda watch` for every check (it is the slowest
 /// tool to start): the conformance table through watch's Function URL front
-/// ([`case_table_through_watch`]), then every fixture with `cargo lambda invoke`
+/// ([`case_table_through_watch`]), the metrics it left as EMF lines
+/// ([`metrics_leave_as_emf_lines`]), then every fixture with `cargo lambda invoke`
 /// ([`every_fixture_through_invoke`]).
 #[tokio::test]
 async fn cargo_lambda_end_to_end() {
     let watch = Watch::start().await;
     case_table_through_watch(&watch).await;
+    metrics_leave_as_emf_lines(&watch);
     every_fixture_through_invoke(&watch);
 }

@@ -7,5 +7,6 @@ mod interop;
 mod lambda_watch;
 mod manifests;
 mod openapi;
+mod prometheus;
 mod public_keys;
 mod ssm;

@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::client::{json, request, send};
+use support::metrics::{scrape, value};
 use support::moto::{ACCOUNT, Moto, REGION, free_port, put_secret, sdk_env};
 use support::server::{ServerProcess, run_to_exit};
 
@@ -85,12 +86,13 @@ async fn rotation_across_a_fleet() {
     let ssm = moto.client();
     let name = "/simple-jwt-api/rotating";
     put_secret(&ssm, name, SECRET_V1).await;
-    let refreshing = ServerProcess::start(&env(
+    let refreshing = ServerProcess::start_with_admin(&env(
         moto,
         name,
         &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "4")],
     ));
-    let lagging = ServerProcess::start(&env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
+    let lagging =
+        ServerProcess::start_with_admin(&env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
     let old_token = issue(refreshing.address).await;
     assert_eq!(kid_if_signed_with(&old_token, SECRET_V1).as_deref(), Some("1"));
 
@@ -131,6 +133,22 @@ async fn rotation_across_a_fleet() {
     for log in refreshing.logs().iter().chain(lagging.logs().iter()) {
         assert!(!log.contains(SECRET_V1) && !log.contains(SECRET_V2), "{log}");
     }
+
+    // The key metrics of both pods: version 2 in use, installed by one rotation each (the
+    // periodic refresh on one, the on-demand one on the other), and no secret in the output.
+    let refreshes =
+        |result: &str| format!(r#"simple_jwt_api_key_refreshes_total{{result="{result}"}}"#);
+    for (pod, periodic) in [(&refreshing, true), (&lagging, false)] {
+        let text = scrape(pod.admin()).await;
+        assert_eq!(value(&text, "simple_jwt_api_key_version"), Some(2.0));
+        assert_eq!(value(&text, &refreshes("rotated")), Some(1.0));
+        assert_eq!(value(&text, &refreshes("failed")), Some(0.0));
+        let age = value(&text, "simple_jwt_api_key_age_seconds").unwrap();
+        assert!(age < rotated_at.elapsed().as_secs_f64() + 1.0, "key age {age}");
+        // Refreshing every second for over 4 s after the rotation: unchanged reads follow.
+        assert_eq!(value(&text, &refreshes("unchanged")).unwrap() > 0.0, periodic);
+        assert!(!text.contains(SECRET_V1) && !text.contains(SECRET_V2));
+    }
 }
 
 /// With `JWT_SECRET_GRACE_SECONDS=0` a rotation revokes the old secret's tokens at once.
@@ -167,7 +185,7 @@ async fn ssm_down_at_refresh_keeps_serving() {
     let mut env = sdk_env(&format!("http://{}", relay.address));
     env.push(("JWT_SECRET_PARAMETER".into(), "/simple-jwt-api/down".into()));
     env.push(("JWT_SECRET_REFRESH_SECONDS".into(), "1".into()));
-    let server = ServerProcess::start(&env);
+    let server = ServerProcess::start_with_admin(&env);
     let token = issue(server.address).await;
     drop(relay);
     let until = Instant::now() + Duration::from_millis(2500);
@@ -185,6 +203,8 @@ async fn ssm_down_at_refresh_keeps_serving() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(contents_status(server.address, &token).await, 200);
+    let failed = r#"simple_jwt_api_key_refreshes_total{result="failed"}"#;
+    assert!(value(&scrape(server.admin()).await, failed).unwrap() >= 1.0);
     eprintln!("{requests} requests succeeded while SSM was down");
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod container_context;
 mod fuzz_regressions;
 mod lambda_events;
+mod operations;
 mod public_keys;
 mod shutdown;
 mod slow_clients;

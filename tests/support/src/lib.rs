@@ -6,6 +6,7 @@
 //! | [`client`] | an HTTP/1.1 client that sends requests exactly as built |
 //! | [`server`] | the real `server` binary as a child process on a loopback port |
 //! | [`events`], [`fixtures`] | Lambda events built from requests, and the `tests/data/` fixtures |
+//! | [`metrics`] | the admin port's `/metrics`, scraped and looked up by series |
 //! | [`moto`] | moto's SSM API: one server per test binary, started on first use |
 //! | [`public_keys`] | the ES256/EdDSA test keys and their conformance table |
 //! | [`tools`] | the pinned Python tools (`scripts/versions.env`) in cached virtualenvs |
@@ -14,6 +15,7 @@ pub mod cases;
 pub mod client;
 pub mod events;
 pub mod fixtures;
+pub mod metrics;
 pub mod moto;
 pub mod public_keys;
 pub mod server;

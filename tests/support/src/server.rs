@@ -1,6 +1,7 @@
 //! The real `server` binary as a child process on `127.0.0.1:0`. The port is learnt from its
 //! "listening" log line; every log line is kept for assertions; the process is killed when
-//! the handle is dropped, so no test leaves a server behind.
+//! the handle is dropped, so no test leaves a server behind. The admin listener is off and
+//! SIGTERM stops at once (no shutdown delay) unless a test asks for them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -55,6 +56,9 @@ impl ServerProcess {
             .env("PORT", "0")
             .env("BIND_ADDRESS", "127.0.0.1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Tests run in parallel: no fixed admin port (9090 by default), no 5 s delay.
+            .env("ADMIN_PORT", "0")
+            .env("SHUTDOWN_DELAY_SECONDS", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -87,6 +91,31 @@ impl ServerProcess {
                 return Err((status, logs.lock().unwrap().clone()));
             }
             assert!(Instant::now() < deadline, "server did not start within 30 s");
+        }
+    }
+
+    /// Starts the server like [`ServerProcess::start`], with its admin listener on a free
+    /// loopback port (read it with [`ServerProcess::admin`]).
+    pub fn start_with_admin(env: &[(String, String)]) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut env = env.to_vec();
+        env.push(("ADMIN_PORT".into(), port.to_string()));
+        env.push(("ADMIN_BIND_ADDRESS".into(), "127.0.0.1".into()));
+        Self::start(&env)
+    }
+
+    /// The admin listener's address, from its "admin listening" log line (logged just after
+    /// the public one; waits for it up to 10 s).
+    pub fn admin(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(address) =
+                self.logs().iter().find_map(|line| logged_address(line, "admin listening"))
+            {
+                return address;
+            }
+            assert!(Instant::now() < deadline, "no admin listener: {:?}", self.logs());
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -129,8 +158,13 @@ impl Drop for ServerProcess {
 
 /// The address in a `{"message":"listening","address":"127.0.0.1:PORT",...}` log line.
 fn listening_address(line: &str) -> Option<SocketAddr> {
+    logged_address(line, "listening")
+}
+
+/// The address in a `{"message":MESSAGE,"address":"127.0.0.1:PORT",...}` log line.
+fn logged_address(line: &str, message: &str) -> Option<SocketAddr> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    if value["message"] != "listening" {
+    if value["message"] != message {
         return None;
     }
     value["address"].as_str()?.parse().ok()

@@ -80,3 +80,24 @@ pub fn jose_python() -> PathBuf {
     )
     .join("python")
 }
+
+/// The path of `binary`, installing Debian's `package` with apt first when no `binary` is on
+/// `PATH` (the tests run as root on the machines they are made for; elsewhere the install
+/// fails the test with apt's own message). One install at a time across test threads.
+pub fn debian_tool(package: &str, binary: &str) -> PathBuf {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let on_path = || {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(binary))
+            .find(|path| path.is_file())
+    };
+    let _apt = APT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = on_path() {
+        return path;
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+    on_path().unwrap_or_else(|| panic!("{binary} not on PATH after installing {package}"))
+}
