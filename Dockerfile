@@ -84,5 +84,6 @@ COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifi
 COPY --from=builder /out/server /server
 # 65532 = "nonroot" in distroless; k8s/base/deployment.yaml runs the pod as the same numeric user.
 USER 65532:65532
-EXPOSE 8080
+# 8080: the API (PORT); 9090: the admin port (ADMIN_PORT: probes, metrics).
+EXPOSE 8080 9090
 ENTRYPOINT ["/server"]

@@ -277,6 +277,7 @@ def pod_settings(rendered):
         "cpus": quantity_cpus(limits["cpu"]),
         "cpu": limits["cpu"],
         "drain_seconds": int(env.get("SHUTDOWN_DRAIN_SECONDS", 10)),
+        "delay_seconds": int(env.get("SHUTDOWN_DELAY_SECONDS", 5)),
         "grace_seconds": pod.get("terminationGracePeriodSeconds", 30),
         "body_limit": int(env.get("BODY_LIMIT_BYTES", 65536)),
     }
@@ -289,9 +290,9 @@ def pod_settings(rendered):
         problems.append("allowPrivilegeEscalation is not false")
     if problems:
         sys.exit("Deployment: " + "; ".join(problems))
-    # The environment the pod gets, less what this check replaces: PORT and BIND_ADDRESS
-    # (127.0.0.1 and a free port) and the SSM parameter (a secret in the environment instead).
-    skip = {"PORT", "BIND_ADDRESS", "JWT_SECRET_PARAMETER"}
+    # The environment the pod gets, less what this check replaces: the ports and addresses
+    # (127.0.0.1 and free ports) and the SSM parameter (a secret in the environment instead).
+    skip = {"PORT", "BIND_ADDRESS", "ADMIN_PORT", "ADMIN_BIND_ADDRESS", "JWT_SECRET_PARAMETER"}
     with open(sys.argv[3], "w") as f:
         for k, v in env.items():
             if k not in skip:
@@ -319,8 +320,10 @@ def compare(rendered, inspect_json):
     if exposed != ports:
         problems.append(f"image EXPOSE {exposed} != Deployment ports {ports}")
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
-    if "PORT" in env and [f"{env['PORT']}/tcp"] != exposed:
-        problems.append(f"Deployment PORT={env['PORT']} is not the image's EXPOSE {exposed}")
+    if "PORT" in env and f"{env['PORT']}/tcp" not in exposed:
+        problems.append(f"Deployment PORT={env['PORT']} is not among the image's EXPOSE {exposed}")
+    if "ADMIN_PORT" in env and f"{env['ADMIN_PORT']}/tcp" not in exposed:
+        problems.append(f"Deployment ADMIN_PORT={env['ADMIN_PORT']} is not among the image's EXPOSE {exposed}")
     entry = cfg.get("Entrypoint") or []
     seen.append(f"Entrypoint {entry} vs command {c.get('command')} args {c.get('args')}")
     if "command" in c and c["command"] != entry:
@@ -497,6 +500,14 @@ print(f"  {sum(results)} of {len(results)} cases passed")
 sys.exit(0 if all(results) else 1)
 PY
 
+http_status() { # PORT PATH: the status of GET PATH on 127.0.0.1:PORT (000 if no answer)
+    python3 -c 'import http.client,sys
+try:
+    c=http.client.HTTPConnection("127.0.0.1",int(sys.argv[1]),timeout=2); c.request("GET",sys.argv[2]); print(c.getresponse().status)
+except OSError:
+    print("000")' "$1" "$2"
+}
+
 wait_healthy() { # PORT SECONDS: until GET / answers 200
     local port="$1" deadline=$((SECONDS + $2))
     until python3 -c 'import http.client,sys; c=http.client.HTTPConnection("127.0.0.1",int(sys.argv[1]),timeout=1); c.request("GET","/"); sys.exit(c.getresponse().status!=200)' "$port" 2>/dev/null; do
@@ -506,6 +517,7 @@ wait_healthy() { # PORT SECONDS: until GET / answers 200
 }
 
 port="$(free_port)"
+admin_port="$(free_port)"
 say "docker run $image as the pod: --read-only --user ${pod[uid]}:${pod[gid]} --cap-drop ALL --security-opt no-new-privileges --memory ${pod[memory]} --cpus ${pod[cpus]}, 127.0.0.1:$port"
 run_args=(
     --detach --read-only --user "${pod[uid]}:${pod[gid]}" --cap-drop ALL
@@ -513,6 +525,7 @@ run_args=(
     --memory "${pod[memory_bytes]}" --memory-swap "${pod[memory_bytes]}" --cpus "${pod[cpus]}"
     --network host --env-file "$pod_env"
     -e BIND_ADDRESS=127.0.0.1 -e PORT="$port" -e JWT_SECRET
+    -e ADMIN_BIND_ADDRESS=127.0.0.1 -e ADMIN_PORT="$admin_port"
 )
 cid="$("$docker" run "${run_args[@]}" "$image")"
 container_ids+=("$cid")
@@ -520,18 +533,35 @@ container_ids+=("$cid")
 show_logs() { "$docker" logs "$cid" 2>&1 | tail -30 | sed "s/$JWT_SECRET/<secret>/g" >&2; }
 wait_healthy "$port" 20 || { show_logs; fail "the container did not answer GET / within 20 s"; }
 python3 "$driver" "$port" "${pod[body_limit]}" || { show_logs; fail "API cases against the container"; }
+# The pod's probes: liveness and readiness on the admin port.
+for probe in /healthz /readyz; do
+    [[ "$(http_status "$admin_port" "$probe")" == 200 ]] || { show_logs; fail "admin $probe is not 200"; }
+done
+say "admin port: /healthz 200, /readyz 200"
 say "memory in use: $("$docker" stats --no-stream --format '{{.MemUsage}}' "$cid")"
 if "$docker" logs "$cid" 2>&1 | grep -qF "$JWT_SECRET"; then fail "the container logged the secret"; fi
 
-# SIGTERM, as the kubelet sends it after preStop: the server drains and exits 0, within its
-# drain bound (and so within terminationGracePeriodSeconds).
+# SIGTERM, as the kubelet sends it: readiness drops at once, the public port keeps serving for
+# the shutdown delay, then the server drains and exits 0, within delay + drain bound (and so
+# within terminationGracePeriodSeconds).
 t0="$(date +%s%N)"
 "$docker" kill --signal TERM "$cid" >/dev/null
+ready=""
+for _ in $(seq 50); do
+    ready="$(http_status "$admin_port" /readyz)"
+    [[ "$ready" == 503 ]] && break
+    sleep 0.1
+done
+[[ "$ready" == 503 ]] || { show_logs; fail "/readyz still answers $ready after SIGTERM"; }
+ready_ms=$((($(date +%s%N) - t0) / 1000000))
+served="$(http_status "$port" /)"
+[[ "$served" == 200 ]] || { show_logs; fail "GET / answered $served during the shutdown delay"; }
 code="$("$docker" wait "$cid")"
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-say "SIGTERM -> exit code $code in $elapsed_ms ms (drain bound ${pod[drain_seconds]} s, grace ${pod[grace_seconds]} s)"
+bound_s=$((pod[delay_seconds] + pod[drain_seconds]))
+say "SIGTERM -> /readyz 503 after $ready_ms ms, GET / still 200, exit code $code after $elapsed_ms ms (delay ${pod[delay_seconds]} s + drain bound ${pod[drain_seconds]} s, grace ${pod[grace_seconds]} s)"
 [[ "$code" == 0 ]] || { show_logs; fail "exit code $code after SIGTERM"; }
-((elapsed_ms < pod[drain_seconds] * 1000)) || fail "took ${elapsed_ms} ms to stop, over the drain bound"
+((elapsed_ms < bound_s * 1000)) || fail "took ${elapsed_ms} ms to stop, over delay + drain bound"
 state_json="$("$docker" inspect -f '{{.State.OOMKilled}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}' "$cid")"
 say "ran with: OOMKilled ReadonlyRootfs User CapDrop SecurityOpt = $state_json"
 "$docker" rm "$cid" >/dev/null
@@ -554,7 +584,8 @@ if $arm64; then
         set -a
         # shellcheck source=/dev/null
         source "$pod_env"
-        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" LOG_LEVEL=warn qemu-aarch64-static "$scratch/server-arm64"
+        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" ADMIN_PORT=0 LOG_LEVEL=warn \
+            qemu-aarch64-static "$scratch/server-arm64"
     ) &
     qpid=$!
     if ! wait_healthy "$port" 60; then kill "$qpid" 2>/dev/null; fail "arm64 binary: no health answer in 60 s"; fi
