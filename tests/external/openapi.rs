@@ -58,6 +58,17 @@ fn schemathesis(server: &ServerProcess, label: &str, extra: &[&str]) -> (u64, u6
     (generated, passed)
 }
 
+/// `Authorization: Bearer <token>` with a token `server` issued, for schemathesis's `--header`.
+async fn bearer_header(server: &ServerProcess) -> String {
+    let response = send(
+        server.address,
+        request("POST", "/auth", r#"{"email":"spec@example.com","password":"pw"}"#),
+    )
+    .await;
+    let token = json(&response)["token"].as_str().unwrap().to_owned();
+    format!("Authorization: Bearer {token}")
+}
+
 /// Every operation of `openapi.yaml` conforms, under all of schemathesis's checks (no server
 /// error; status codes, content types, headers and bodies as specified; invalid input
 /// rejected, valid input accepted; 405 with `Allow` for unlisted methods; auth enforced).
@@ -67,13 +78,7 @@ fn schemathesis(server: &ServerProcess, label: &str, extra: &[&str]) -> (u64, u6
 #[tokio::test]
 async fn server_conforms_to_openapi_spec() {
     let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
-    let response = send(
-        server.address,
-        request("POST", "/auth", r#"{"email":"spec@example.com","password":"pw"}"#),
-    )
-    .await;
-    let token = json(&response)["token"].as_str().unwrap().to_owned();
-    let authorization = format!("Authorization: Bearer {token}");
+    let authorization = bearer_header(&server).await;
 
     let (authenticated, _) = schemathesis(&server, "with a token", &["--header", &authorization]);
     let (anonymous, _) = schemathesis(&server, "without a token", &[]);
@@ -108,13 +113,7 @@ async fn server_conforms_to_openapi_spec() {
 #[tokio::test]
 async fn es256_server_conforms_to_openapi_spec() {
     let server = ServerProcess::start(&support::public_keys::ES256.env());
-    let response = send(
-        server.address,
-        request("POST", "/auth", r#"{"email":"spec@example.com","password":"pw"}"#),
-    )
-    .await;
-    let token = json(&response)["token"].as_str().unwrap().to_owned();
-    let authorization = format!("Authorization: Bearer {token}");
+    let authorization = bearer_header(&server).await;
     schemathesis(&server, "ES256 with a token", &["--header", &authorization]);
     let logs = server.logs();
     let answered = |path: &str| {
