@@ -195,9 +195,9 @@ fn required_string<'a>(
 }
 
 /// Where the JWKS is served (the path every JWKS client defaults to after discovery).
-const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Where the OpenID discovery document is served (OpenID Connect Discovery 1.0 §4).
-const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// `GET /.well-known/jwks.json`: the public keys that verify our tokens now (signing, next,
 /// and in grace). 404 in HS256 mode: a shared secret is never published.

@@ -75,14 +75,10 @@ pub const NAMES: &[&str] = &[
     BUILD_INFO,
 ];
 
-/// The `route` label: the paths the service knows, and `other` for every other path.
-const ROUTES: [(&str, &str); 5] = [
-    ("/", "/"),
-    ("/auth", "/auth"),
-    ("/contents", "/contents"),
-    ("/.well-known/jwks.json", "/.well-known/jwks.json"),
-    ("/.well-known/openid-configuration", "/.well-known/openid-configuration"),
-];
+/// The `route` label: the paths the service routes (each is its own label), and `other` for
+/// every other path.
+const ROUTES: [&str; 5] =
+    ["/", "/auth", "/contents", crate::dispatch::JWKS_PATH, crate::dispatch::DISCOVERY_PATH];
 const ROUTE_LABELS: usize = ROUTES.len() + 1;
 const METHODS: [Method; 7] = [
     Method::GET,
@@ -269,7 +265,7 @@ impl Instruments {
         metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "algorithm" => ALGORITHM)
             .set(1.0);
 
-        let route_labels = ROUTES.iter().map(|(_, label)| *label).chain(["other"]);
+        let route_labels = ROUTES.into_iter().chain(["other"]);
         Instruments {
             requests: (0..ROUTE_LABELS * METHOD_LABELS * STATUS_LABELS)
                 .map(|_| OnceLock::new())
@@ -301,7 +297,7 @@ impl Instruments {
 
     fn request_counter(&self, route: usize, method: usize, status: usize) -> &Counter {
         self.requests[(route * METHOD_LABELS + method) * STATUS_LABELS + status].get_or_init(|| {
-            let route = ROUTES.get(route).map_or("other", |(_, label)| label);
+            let route = ROUTES.get(route).copied().unwrap_or("other");
             let method = METHODS.get(method).map_or("other", Method::as_str);
             let status = STATUSES.get(status).map_or("other", |code| status_label(*code));
             metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status)
@@ -355,7 +351,7 @@ pub fn request(method: &Method, path: &str, status: StatusCode, elapsed: Duratio
     let Some(instruments) = instruments() else {
         return;
     };
-    let route = ROUTES.iter().position(|(known, _)| *known == path).unwrap_or(ROUTES.len());
+    let route = ROUTES.iter().position(|known| *known == path).unwrap_or(ROUTES.len());
     let method = METHODS.iter().position(|known| known == method).unwrap_or(METHODS.len());
     let code = status.as_u16();
     let status = STATUSES.iter().position(|known| *known == code).unwrap_or(STATUSES.len());
