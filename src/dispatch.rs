@@ -241,7 +241,8 @@ fn cache_publicly(mut response: Response<Bytes>, state: &AppState) -> Response<B
     response
 }
 
-fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
+/// `Cache-Control: no-store`: for tokens, claims and the admin port's answers.
+pub(crate) fn no_store(mut response: Response<Bytes>) -> Response<Bytes> {
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -28,12 +28,12 @@
 //! [`shutdown_after_delay`] turns `/readyz` to 503 at once and keeps the public listener
 //! serving for `SHUTDOWN_DELAY_SECONDS` before it stops accepting and drains.
 
-use crate::dispatch::{dispatch, reject};
+use crate::dispatch::{dispatch, no_store, reject};
 use crate::error::{ApiError, json_response};
 use crate::metrics::{self, Prometheus};
 use crate::state::AppState;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
@@ -483,11 +483,7 @@ async fn serve_admin_connection(stream: TcpStream, admin: Admin, idle_timeout: D
 
 /// The admin port's router.
 fn admin_response(admin: &Admin, method: &Method, path: &str) -> Response<Bytes> {
-    let json = |status, body: &'static str| {
-        let mut response = json_response(status, Bytes::from_static(body.as_bytes()));
-        response.headers_mut().insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-        response
-    };
+    let json = |status, body: Bytes| no_store(json_response(status, body));
     if method != Method::GET && method != Method::HEAD {
         return ApiError::MethodNotAllowed { allow: "GET, HEAD" }.into_response();
     }
@@ -500,14 +496,12 @@ fn admin_response(admin: &Admin, method: &Method, path: &str) -> Response<Bytes>
             );
             response
         }
-        "/healthz" => json(StatusCode::OK, r#"{"status":"alive"}"#),
+        "/healthz" => json(StatusCode::OK, Bytes::from_static(br#"{"status":"alive"}"#)),
         "/readyz" => match admin.readiness.check() {
-            Ok(()) => json(StatusCode::OK, r#"{"status":"ready"}"#),
+            Ok(()) => json(StatusCode::OK, Bytes::from_static(br#"{"status":"ready"}"#)),
             Err(reason) => {
                 let body = serde_json::json!({ "status": "not ready", "reason": reason });
-                let mut response = json(StatusCode::SERVICE_UNAVAILABLE, "");
-                *response.body_mut() = body.to_string().into();
-                response
+                json(StatusCode::SERVICE_UNAVAILABLE, body.to_string().into())
             }
         },
         _ => ApiError::NotFound.into_response(),
