@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::client::{json, request, send};
+use support::client::{contents, issue_token, json, request, send};
 use support::moto::{Moto, free_port, put_secret};
 use support::public_keys::{AUDIENCE, EDDSA, ES256, ES256_NEXT_PEM, TestKey};
 use support::server::{ServerProcess, run_to_exit};
@@ -23,19 +23,7 @@ fn start(key: TestKey) -> (ServerProcess, String) {
 }
 
 async fn issue(address: SocketAddr) -> String {
-    let response =
-        send(address, request("POST", "/auth", r#"{"email":"pk@b.c","password":"x"}"#)).await;
-    assert_eq!(response.status(), 200);
-    json(&response)["token"].as_str().unwrap().to_owned()
-}
-
-async fn contents(address: SocketAddr, token: &str) -> http::Response<bytes::Bytes> {
-    let request = http::Request::builder()
-        .uri("/contents")
-        .header("authorization", format!("Bearer {token}"))
-        .body(bytes::Bytes::new())
-        .unwrap();
-    send(address, request).await
+    issue_token(address, "pk@b.c").await
 }
 
 async fn jwks_kids(address: SocketAddr) -> Vec<String> {

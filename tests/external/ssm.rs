@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::client::{json, request, send};
+use support::client::{contents, issue_token, request, send};
 use support::metrics::{scrape, value};
 use support::moto::{ACCOUNT, Moto, REGION, free_port, put_secret, sdk_env};
 use support::server::{ServerProcess, run_to_exit};
@@ -23,19 +23,11 @@ fn env(moto: &Moto, parameter: &str, extra: &[(&str, &str)]) -> Vec<(String, Str
 }
 
 async fn issue(address: SocketAddr) -> String {
-    let response =
-        send(address, request("POST", "/auth", r#"{"email":"rot@b.c","password":"x"}"#)).await;
-    assert_eq!(response.status(), 200);
-    json(&response)["token"].as_str().unwrap().to_owned()
+    issue_token(address, "rot@b.c").await
 }
 
 async fn contents_status(address: SocketAddr, token: &str) -> u16 {
-    let request = http::Request::builder()
-        .uri("/contents")
-        .header("authorization", format!("Bearer {token}"))
-        .body(bytes::Bytes::new())
-        .unwrap();
-    send(address, request).await.status().as_u16()
+    contents(address, token).await.status().as_u16()
 }
 
 /// The `kid` of `token`, after checking it is signed with `secret`.

@@ -3,7 +3,7 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey};
 use support::TEST_SECRET;
-use support::client::send;
+use support::client::contents;
 use support::server::{ServerProcess, env_with_secret};
 
 /// A compact token over raw `header` and `payload` bytes (which need not be UTF-8), with a
@@ -19,12 +19,7 @@ fn signed_raw(header: &[u8], payload: &[u8]) -> String {
 }
 
 async fn contents_status(server: &ServerProcess, token: &str) -> u16 {
-    let request = http::Request::builder()
-        .uri("/contents")
-        .header("authorization", format!("Bearer {token}"))
-        .body(bytes::Bytes::new())
-        .unwrap();
-    send(server.address, request).await.status().as_u16()
+    contents(server.address, token).await.status().as_u16()
 }
 
 /// Fuzz finding 1 (`verify` target, `crash-69d2a9c0…`): a correctly signed token whose

@@ -48,3 +48,21 @@ pub async fn send_with_prefix(
     *request.uri_mut() = format!("{prefix}{path_and_query}").parse().expect("prefixed URI");
     send(address, request).await
 }
+
+/// `POST /auth` for `email` (any password) on `address`; asserts a 200 and returns the token.
+pub async fn issue_token(address: SocketAddr, email: &str) -> String {
+    let body = serde_json::json!({ "email": email, "password": "x" }).to_string();
+    let response = send(address, request("POST", "/auth", body)).await;
+    assert_eq!(response.status(), 200, "POST /auth: {:?}", response.body());
+    json(&response)["token"].as_str().expect("a token").to_owned()
+}
+
+/// `GET /contents` on `address` with `Authorization: Bearer <token>`.
+pub async fn contents(address: SocketAddr, token: &str) -> Response<Bytes> {
+    let request = Request::builder()
+        .uri("/contents")
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Bytes::new())
+        .unwrap();
+    send(address, request).await
+}
