@@ -12,6 +12,7 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use simple_jwt_api::metrics::Prometheus;
+use simple_jwt_api::token::SigningAlgorithm;
 use simple_jwt_api::{AppState, Config, dispatch, telemetry};
 use std::future::Future;
 use std::hint::black_box;
@@ -88,14 +89,15 @@ fn run_dispatch(state: &AppState, request: &Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Installs the exporter the `server` binary installs. Its upkeep task (folding histogram
-/// samples every few seconds) runs on a one-worker runtime kept for the whole run, as it runs
+/// samples every second) runs on a one-worker runtime kept for the whole run, as it runs
 /// beside the requests in the server.
 fn install_metrics() -> Prometheus {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
     let _entered = runtime.enter();
-    Prometheus::install().expect("the only recorder of the benchmark process")
+    Prometheus::install(SigningAlgorithm::Hs256)
+        .expect("the only recorder of the benchmark process")
 }
 
 /// Minting and verifying, per algorithm (the test keys under `tests/data/keys/`).

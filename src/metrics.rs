@@ -22,14 +22,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::token::Rejection;
+use crate::token::{Rejection, SigningAlgorithm};
 
 /// Prefix of every metric of this service (the process metrics keep their standard names).
 pub const PREFIX: &str = "simple_jwt_api_";
 /// The CloudWatch namespace of the Lambda metrics.
 pub const NAMESPACE: &str = "simple-jwt-api";
-/// The signing algorithm, for the build-info metric.
-const ALGORITHM: &str = "HS256";
 
 /// Upper bounds of the request-duration histogram buckets, in seconds: dispatch answers in
 /// microseconds, so the buckets start at 25 µs; the top ones catch a stalled secret re-read.
@@ -214,8 +212,9 @@ static KEY_INSTALLED_MS: AtomicU64 = AtomicU64::new(0);
 
 impl Instruments {
     /// Describes every metric (type, unit, help) and registers the handles, with the
-    /// recorder just installed; the connection gauge only for a `server`.
-    fn register(server: bool) -> Self {
+    /// recorder just installed; the connection gauge only for a `server`. `algorithm` is the
+    /// configured signing algorithm, for the build-info metric.
+    fn register(server: bool, algorithm: SigningAlgorithm) -> Self {
         metrics::describe_counter!(
             REQUESTS,
             Unit::Count,
@@ -264,8 +263,12 @@ impl Instruments {
             "Requests (body) and connections (idle) closed by a time bound."
         );
         metrics::describe_gauge!(BUILD_INFO, "Always 1; the labels name the build.");
-        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "algorithm" => ALGORITHM)
-            .set(1.0);
+        metrics::gauge!(
+            BUILD_INFO,
+            "version" => env!("CARGO_PKG_VERSION"),
+            "algorithm" => algorithm.name()
+        )
+        .set(1.0);
 
         let route_labels = ROUTES.into_iter().chain(["other"]);
         Instruments {
@@ -447,9 +450,10 @@ impl std::fmt::Debug for Prometheus {
 }
 
 impl Prometheus {
-    /// Installs the Prometheus recorder as the process's recorder, registers every metric and
+    /// Installs the Prometheus recorder as the process's recorder, registers every metric
+    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric) and
     /// starts the background upkeep. Call once, in a Tokio runtime.
-    pub fn install() -> Result<Self, InstallError> {
+    pub fn install(algorithm: SigningAlgorithm) -> Result<Self, InstallError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(DURATION.to_owned()),
@@ -462,7 +466,7 @@ impl Prometheus {
             .map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
         let process = metrics_process::Collector::default();
         process.describe();
-        let _ = INSTRUMENTS.set(Instruments::register(true));
+        let _ = INSTRUMENTS.set(Instruments::register(true, algorithm));
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(UPKEEP_PERIOD);
@@ -499,8 +503,12 @@ impl std::fmt::Debug for Emf {
 
 impl Emf {
     /// Installs the EMF recorder as the process's recorder (namespace [`NAMESPACE`]; a
-    /// `function` dimension when the function's name is known) and registers every metric.
-    pub fn install(function_name: Option<&str>) -> Result<Self, InstallError> {
+    /// `function` dimension when the function's name is known) and registers every metric
+    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric).
+    pub fn install(
+        function_name: Option<&str>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Self, InstallError> {
         let mut builder =
             metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE);
         if let Some(name) = function_name {
@@ -508,7 +516,7 @@ impl Emf {
         }
         let collector =
             builder.init().map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
-        let _ = INSTRUMENTS.set(Instruments::register(false));
+        let _ = INSTRUMENTS.set(Instruments::register(false, algorithm));
         Ok(Emf { collector })
     }
 
@@ -567,7 +575,7 @@ mod tests {
     /// (The only test in this binary that installs a recorder: there is one per process.)
     #[test]
     fn emf_lines_are_valid_embedded_metric_format() {
-        let emf = Emf::install(Some("unit-test-function")).unwrap();
+        let emf = Emf::install(Some("unit-test-function"), SigningAlgorithm::EdDsa).unwrap();
         key_installed(Some(7));
         request(&Method::POST, "/auth", StatusCode::OK, Duration::from_micros(120));
         request(
@@ -612,6 +620,7 @@ mod tests {
         }
         assert!(text.contains(r#""route":"other""#), "{text}");
         assert!(text.contains(r#""outcome":"expired""#), "{text}");
+        assert!(text.contains(r#""algorithm":"EdDSA""#), "the configured algorithm: {text}");
 
         let mut again = Vec::new();
         emf.flush(&mut again).unwrap();

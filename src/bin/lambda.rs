@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let metrics = match Emf::install(config.function_name.as_deref()) {
+    let metrics = match Emf::install(config.function_name.as_deref(), config.key_policy.algorithm) {
         Ok(metrics) => metrics,
         Err(err) => {
             tracing::error!(error = %err, "cannot install the metrics exporter");

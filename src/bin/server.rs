@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let metrics = match Prometheus::install() {
+    let metrics = match Prometheus::install(config.key_policy.algorithm) {
         Ok(metrics) => metrics,
         Err(err) => {
             tracing::error!(error = %err, "cannot install the metrics exporter");

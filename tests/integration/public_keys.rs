@@ -7,20 +7,30 @@
 use crate::lambda_events::invoke_as;
 use simple_jwt_api::{AppState, Config};
 use support::cases::run_cases;
-use support::client::send;
+use support::client::{request, send};
 use support::fixtures::Source;
 use support::public_keys::{EDDSA, ES256, TestKey, cases};
 use support::server::{ServerProcess, run_to_exit};
 
-/// The `server` binary passes the public-key table in ES256 and in EdDSA mode.
+/// The `server` binary passes the public-key table in ES256 and in EdDSA mode; its build-info
+/// metric names the algorithm, and neither its log nor its metrics show key material.
 #[tokio::test]
 async fn server_passes_the_public_key_table() {
     for key in [ES256, EDDSA] {
-        let server = ServerProcess::start(&key.env());
+        let server = ServerProcess::start_with_admin(&key.env());
         run_cases(cases(key), |request| send(server.address, request)).await;
+        let metrics = send(server.admin(), request("GET", "/metrics", "")).await;
+        let metrics = String::from_utf8(metrics.into_body().to_vec()).unwrap();
+        let build_info = format!(
+            r#"simple_jwt_api_build_info{{version="{}",algorithm="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION"),
+            key.algorithm.name()
+        );
+        assert!(metrics.lines().any(|line| line == build_info), "{build_info} in {metrics}");
         let logs = server.logs().join("\n");
         for line in key.pem.lines().filter(|line| !line.starts_with("-----")) {
             assert!(!logs.contains(line), "the log shows key material");
+            assert!(!metrics.contains(line), "the metrics show key material");
         }
     }
 }
