@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::client::{contents, issue_token, json, request, send};
 use support::moto::{Moto, free_port, put_secret};
 use support::public_keys::{AUDIENCE, EDDSA, ES256, ES256_NEXT_PEM, TestKey};
 use support::server::{ServerProcess, run_to_exit};
+use support::until;
 
 /// A server signing with `key` whose issuer is its own loopback URL (so discovery works).
 fn start(key: TestKey) -> (ServerProcess, String) {
@@ -160,18 +161,6 @@ fn ssm_env(moto: &Moto, parameter: &str, extra: &[(&str, &str)]) -> Vec<(String,
     env.push(("JWT_PRIVATE_KEY_PARAMETER".into(), parameter.into()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
-}
-
-/// Waits (polling, at most `limit`) until `ready` holds; returns when it first did.
-async fn until<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut ready: F) -> Instant {
-    let deadline = Instant::now() + limit;
-    loop {
-        if ready().await {
-            return Instant::now();
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Rotation through SSM, end to end with short settings (refresh 1 s, JWKS max-age 1 s,

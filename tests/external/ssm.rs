@@ -11,6 +11,7 @@ use support::client::{contents, issue_token, request, send};
 use support::metrics::{scrape, value};
 use support::moto::{ACCOUNT, Moto, REGION, free_port, put_secret, sdk_env};
 use support::server::{ServerProcess, run_to_exit};
+use support::until;
 
 const SECRET_V1: &str = "first-secret-from-ssm-0123456789abcdef";
 const SECRET_V2: &str = "second-secret-from-ssm-0123456789abcdef";
@@ -90,16 +91,13 @@ async fn rotation_across_a_fleet() {
 
     assert_eq!(put_secret(&ssm, name, SECRET_V2).await, 2);
     let rotated_at = Instant::now();
-    let new_token = loop {
-        let token = issue(refreshing.address).await;
-        if kid_if_signed_with(&token, SECRET_V2).is_some() {
-            break token;
-        }
-        assert!(rotated_at.elapsed() < Duration::from_secs(5), "new secret not used within 5 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut new_token = String::new();
     // The pod rotated at or before this moment, so its grace period ends at most 4 s later.
-    let seen_at = Instant::now();
+    let seen_at = until(Duration::from_secs(5), "the new secret in use", async || {
+        new_token = issue(refreshing.address).await;
+        kid_if_signed_with(&new_token, SECRET_V2).is_some()
+    })
+    .await;
     eprintln!("new secret in use after {:?}", rotated_at.elapsed());
     assert_eq!(kid_if_signed_with(&new_token, SECRET_V2).as_deref(), Some("2"));
     assert_eq!(contents_status(refreshing.address, &new_token).await, 200);
@@ -157,11 +155,10 @@ async fn zero_grace_revokes_at_once() {
     ));
     let old_token = issue(server.address).await;
     put_secret(&ssm, name, SECRET_V2).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while kid_if_signed_with(&issue(server.address).await, SECRET_V2).is_none() {
-        assert!(Instant::now() < deadline, "new secret not used within 5 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(Duration::from_secs(5), "the new secret in use", async || {
+        kid_if_signed_with(&issue(server.address).await, SECRET_V2).is_some()
+    })
+    .await;
     assert_eq!(contents_status(server.address, &old_token).await, 401);
 }
 
@@ -180,20 +177,19 @@ async fn ssm_down_at_refresh_keeps_serving() {
     let server = ServerProcess::start_with_admin(&env);
     let token = issue(server.address).await;
     drop(relay);
-    let until = Instant::now() + Duration::from_millis(2500);
+    let load_until = Instant::now() + Duration::from_millis(2500);
     let mut requests = 0;
-    while Instant::now() < until {
+    while Instant::now() < load_until {
         assert_eq!(contents_status(server.address, &token).await, 200);
         assert!(kid_if_signed_with(&issue(server.address).await, SECRET_V1).is_some());
         requests += 2;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A refresh fails only after the SDK's attempts time out; wait for its warning.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !server.logs().iter().any(|l| l.contains("keeping the last good one")) {
-        assert!(Instant::now() < deadline, "no refresh warning: {:?}", server.logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(Duration::from_secs(15), "a refresh warning", async || {
+        server.logs().iter().any(|l| l.contains("keeping the last good one"))
+    })
+    .await;
     assert_eq!(contents_status(server.address, &token).await, 200);
     let failed = r#"simple_jwt_api_key_refreshes_total{result="failed"}"#;
     assert!(value(&scrape(server.admin()).await, failed).unwrap() >= 1.0);

@@ -22,6 +22,7 @@ pub mod server;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The HMAC secret every test server is started with (at least 32 bytes).
 pub const TEST_SECRET: &str = "integration-test-secret-0123456789abcdef";
@@ -51,4 +52,16 @@ pub fn scratch_dir() -> PathBuf {
     let dir = profile_dir().parent().expect("the target directory").join("tmp");
     std::fs::create_dir_all(&dir).expect("create target/tmp");
     dir
+}
+
+/// Waits (polling, at most `limit`) until `ready` holds; returns when it first did.
+pub async fn until<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut ready: F) -> Instant {
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready().await {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
