@@ -35,7 +35,7 @@ fn state_with(vars: &[(&str, &str)]) -> Arc<AppState> {
     })
     .expect("benchmark configuration");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(AppState::from_config(&config)).expect("benchmark state")
+    runtime.block_on(simple_jwt_api::startup::build_state(&config)).expect("benchmark state")
 }
 
 /// Polls `future` once: with the secret from the environment, dispatch and verification never
@@ -91,12 +91,12 @@ fn run_dispatch(state: &AppState, request: &Request<Bytes>) -> Response<Bytes> {
 /// Installs the exporter the `server` binary installs. Its upkeep task (folding histogram
 /// samples every second) runs on a one-worker runtime kept for the whole run, as it runs
 /// beside the requests in the server.
-fn install_metrics() -> Prometheus {
+fn install_metrics(state: &AppState) -> Prometheus {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
     let _entered = runtime.enter();
-    Prometheus::install(SigningAlgorithm::Hs256)
+    Prometheus::install(SigningAlgorithm::Hs256, state.keys.clone())
         .expect("the only recorder of the benchmark process")
 }
 
@@ -134,8 +134,8 @@ fn token_ops(c: &mut Criterion) {
 }
 
 fn dispatch_ops(c: &mut Criterion) {
-    let metrics = install_metrics();
     let state = state();
+    let metrics = install_metrics(&state);
     let token = state.keys.issue("bench@example.com").unwrap();
     let requests = requests(&token);
     for (name, request) in &requests {

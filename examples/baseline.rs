@@ -25,8 +25,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use simple_jwt_api::config::DEFAULT_TOKEN_TTL_SECONDS;
-use simple_jwt_api::server::{ServeOptions, serve_with, shutdown_signal};
+use simple_jwt_api::config::tokens::DEFAULT_TOKEN_TTL_SECONDS;
+use simple_jwt_api::server::{ServerConfig, serve_with, shutdown_signal};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -78,7 +78,7 @@ async fn main() {
         .expect("bind the baseline's listener");
     eprintln!("baseline listening on {}", listener.local_addr().unwrap());
     // The server's defaults: what `server` runs with when no variable overrides them.
-    serve_with(listener, ServeOptions::default(), shutdown_signal(), move |request| {
+    serve_with(listener, ServerConfig::default(), shutdown_signal(), move |request| {
         let keys = Arc::clone(&keys);
         async move { Ok::<_, Infallible>(answer(&keys, request).await) }
     })

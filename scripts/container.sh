@@ -584,7 +584,7 @@ if $arm64; then
         set -a
         # shellcheck source=/dev/null
         source "$pod_env"
-        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" ADMIN_PORT=0 LOG_LEVEL=warn \
+        exec env BIND_ADDRESS=127.0.0.1 PORT="$port" ADMIN_PORT=off LOG_LEVEL=warn \
             qemu-aarch64-static "$scratch/server-arm64"
     ) &
     qpid=$!

@@ -88,7 +88,7 @@ start() {
     # No admin listener (it would take port 9090 on every start) and no shutdown delay (the
     # harness stops servers with SIGTERM and waits for them): neither changes the request path.
     env -i PATH="$PATH" PORT="$port" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-        ADMIN_PORT=0 SHUTDOWN_DELAY_SECONDS=0 AWS_EC2_METADATA_DISABLED=true "$@" "$binary" >"$work/$name.fifo" 2>>"$work/$name.log" &
+        ADMIN_PORT=off SHUTDOWN_DELAY_SECONDS=0 AWS_EC2_METADATA_DISABLED=true "$@" "$binary" >"$work/$name.fifo" 2>>"$work/$name.log" &
     pid=$!
     pids+=("$pid")
     if ! "${helper[@]}" wait "$port" 10; then
@@ -218,7 +218,7 @@ ab() {
     local ours_startup baseline_startup
     startup() { # startup BINARY [K=V...]: the helper starts BINARY with exactly this environment
         "${helper[@]}" startup "$STARTS" PATH="$PATH" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
-            ADMIN_PORT=0 SHUTDOWN_DELAY_SECONDS=0 AWS_EC2_METADATA_DISABLED=true "${@:2}" -- "$1"
+            ADMIN_PORT=off SHUTDOWN_DELAY_SECONDS=0 AWS_EC2_METADATA_DISABLED=true "${@:2}" -- "$1"
     }
     ours_startup=$(startup "$server_bin" "${server_env[@]}")
     baseline_startup=$(startup "$baseline_bin")

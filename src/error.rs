@@ -4,8 +4,9 @@
 //! dispatch function never fails. [`ApiError::status`] is the single exhaustive mapping from
 //! error to status. 5xx bodies are generic; their detail goes to the log at the call site.
 
+use crate::response::json_response;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use std::borrow::Cow;
 
@@ -104,17 +105,10 @@ impl ApiError {
     }
 }
 
-/// A response with a JSON body and `Content-Type: application/json`.
-pub fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::CONTENT_TYPE;
 
     /// Every error variant maps to its documented status, carries a JSON `message` and the
     /// headers its status requires.

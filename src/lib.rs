@@ -6,35 +6,47 @@
 //! the binaries only put it on the wire:
 //!
 //! - `server` (the EKS container) runs [`server::serve`], a hyper 1.x server;
-//! - `lambda` runs the same dispatch function behind `lambda_http`.
+//! - `lambda` runs the same dispatch function behind `lambda_http` ([`lambda::handle`]).
 //!
-//! Module map — the one file that owns each behaviour:
+//! Module map — the one place that owns each behaviour, listed from the wire down; each module
+//! imports only modules below it:
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | every environment variable, parsed and checked once at start-up |
-//! | [`secret`] | key material: the HMAC secret's and the PEM private key's policy, zeroizing |
-//! | [`ssm`] | reading the material from SSM Parameter Store (SecureString only), bounded |
-//! | [`keys`] | which key signs and which verify; rotation, activation, grace, refresh, JWKS |
-//! | [`token`] | JWT mechanics: algorithms, keys and their JWK/`kid`, issuing and verification |
-//! | [`error`] | the one error enum and its mapping to HTTP responses |
-//! | [`mod@dispatch`] | routing, request parsing, the JWKS and discovery documents, access log |
-//! | [`state`] | the per-process state shared by every request |
-//! | [`server`] | the hyper adapter: connections, body cap, timeouts, graceful shutdown; the admin port (metrics, probes) |
+//! | [`server`] | the hyper adapter: accept loop, connection watchdog, body reading, shutdown, the admin port |
 //! | [`lambda`] | the lambda_http adapter: event request and response bodies <-> dispatch |
+//! | [`startup`] | what both binaries do first: configuration, logs, state |
+//! | [`mod@dispatch`] | the one routing function |
+//! | [`handlers`] | the answer of each route |
+//! | [`access`] | each request's access line, metrics and request id |
+//! | [`state`] | the per-process state shared by every request |
+//! | [`config`] | every environment variable, parsed and checked once, one file per section |
+//! | [`aws`] | the AWS SDK configuration and one file per service (SSM) |
+//! | [`keys`] | which key signs and which verify: policy, ring, store, rotation |
+//! | [`source`] | versioned documents read from outside (SSM, the environment) and their refresh |
+//! | [`token`] | JWT mechanics: algorithms, key pairs and their JWK/`kid`, issuing and verification rules |
+//! | [`key_material`] | the HMAC secret's and the PEM private key's policy, zeroizing |
 //! | [`metrics`] | metric names and labels; the Prometheus (server) and EMF (Lambda) exporters |
+//! | [`route`] | the routes, decided once from the path |
+//! | [`error`], [`response`] | the one error enum and its HTTP mapping; response helpers |
 //! | [`telemetry`] | JSON log output |
 #![deny(missing_docs)]
 
+pub mod access;
+pub mod aws;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod handlers;
+pub mod key_material;
 pub mod keys;
 pub mod lambda;
 pub mod metrics;
-pub mod secret;
+pub mod response;
+pub mod route;
 pub mod server;
-pub mod ssm;
+pub mod source;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod token;

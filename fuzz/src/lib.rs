@@ -9,8 +9,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use simple_jwt_api::AppState;
 use simple_jwt_api::keys::KeyStore;
-use simple_jwt_api::secret::Secret;
-use simple_jwt_api::token::TokenRules;
+use simple_jwt_api::key_material::Secret;
+use simple_jwt_api::token::{KeyPair, TokenRules};
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
@@ -32,7 +32,10 @@ pub fn state() -> &'static AppState {
     STATE.get_or_init(|| {
         let (secret, _) = Secret::new(SECRET.to_owned(), false).expect("the fuzz secret is valid");
         AppState {
-            keys: Arc::new(KeyStore::fixed(&secret, TokenRules::new(TTL, LEEWAY_SECONDS))),
+            keys: Arc::new(KeyStore::fixed(
+                KeyPair::hmac(&secret, None),
+                TokenRules::new(TTL, LEEWAY_SECONDS),
+            )),
             body_limit: BODY_LIMIT,
             jwks_max_age: Duration::from_secs(300),
         }

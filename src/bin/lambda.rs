@@ -3,18 +3,20 @@
 
 use lambda_http::service_fn;
 use simple_jwt_api::metrics::Emf;
-use simple_jwt_api::{lambda, state, telemetry};
+use simple_jwt_api::{lambda, startup, telemetry};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // The secret is read here, once per execution environment (from JWT_SECRET or SSM), and
-    // refreshed in the background like the server's.
-    let (config, state, ()) = match state::start(telemetry::init).await {
+    // The key material is read here, once per execution environment (from the environment or
+    // SSM), and refreshed in the background like the server's.
+    let (config, state, ()) = match startup::start(telemetry::init).await {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let metrics = match Emf::install(config.function_name.as_deref(), config.key_policy.algorithm) {
+    let algorithm = config.keys.policy.algorithm;
+    let metrics = match Emf::install(config.function_name.as_deref(), algorithm, state.keys.clone())
+    {
         Ok(metrics) => metrics,
         Err(err) => {
             tracing::error!(error = %err, "cannot install the metrics exporter");

@@ -3,36 +3,37 @@
 
 use simple_jwt_api::metrics::Prometheus;
 use simple_jwt_api::server::{self, Admin, Readiness};
-use simple_jwt_api::{state, telemetry};
+use simple_jwt_api::{startup, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (config, state, _logs) = match state::start(telemetry::init_buffered).await {
+    let (config, state, _logs) = match startup::start(telemetry::init_buffered).await {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let metrics = match Prometheus::install(config.key_policy.algorithm) {
+    let metrics = match Prometheus::install(config.keys.policy.algorithm, state.keys.clone()) {
         Ok(metrics) => metrics,
         Err(err) => {
             tracing::error!(error = %err, "cannot install the metrics exporter");
             return ExitCode::FAILURE;
         }
     };
-    let listener = match server::listen(config.bind, "listening").await {
+    let options = config.server;
+    let listener = match server::listen(options.bind, "listening").await {
         Ok(listener) => listener,
         Err(err) => {
-            tracing::error!(error = %err, address = %config.bind, "cannot listen");
+            tracing::error!(error = %err, address = %options.bind, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
     let readiness = Arc::new(Readiness::default());
-    if let Some(address) = config.admin {
+    if let Some(address) = options.admin {
         match server::listen(address, "admin listening").await {
             Ok(admin) => {
                 let admin_state = Admin { metrics, readiness: Arc::clone(&readiness) };
-                tokio::spawn(server::serve_admin(admin, admin_state, config.header_read_timeout));
+                tokio::spawn(server::serve_admin(admin, admin_state, options.header_read_timeout));
             }
             Err(err) => {
                 tracing::error!(error = %err, %address, "cannot listen on the admin port");
@@ -41,7 +42,7 @@ async fn main() -> ExitCode {
         }
     }
     let shutdown =
-        server::shutdown_after_delay(server::signal_received(), readiness, config.shutdown_delay);
-    server::serve(listener, state, (&config).into(), shutdown).await;
+        server::shutdown_after_delay(server::signal_received(), readiness, options.shutdown_delay);
+    server::serve(listener, state, options, shutdown).await;
     ExitCode::SUCCESS
 }

@@ -70,7 +70,7 @@ async fn manifests_agree_with_the_binary() {
     for var in container["env"].as_array().unwrap() {
         let name = var["name"].as_str().unwrap();
         assert!(
-            simple_jwt_api::config::VARIABLES.contains(&name),
+            simple_jwt_api::config::variables().contains(&name),
             "the Deployment sets {name}, which the binary does not read"
         );
         env.push((name.to_owned(), var["value"].as_str().expect("plain value").to_owned()));
@@ -89,7 +89,7 @@ async fn manifests_agree_with_the_binary() {
     env.push(("ADMIN_BIND_ADDRESS".into(), "127.0.0.1".into()));
     if !env.iter().any(|(k, _)| k == "PORT") {
         // The harness defaults PORT to 0; without PORT in the manifest the binary's default holds.
-        env.push(("PORT".into(), simple_jwt_api::config::DEFAULT_PORT.to_string()));
+        env.push(("PORT".into(), simple_jwt_api::config::server::DEFAULT_PORT.to_string()));
     }
     let server = ServerProcess::start(&env);
     assert_eq!(server.address.port(), container_port, "the binary listens where the manifest says");

@@ -119,7 +119,7 @@ fn percent_encode(text: &str) -> String {
 /// and histogram counts, and `histogram_quantile` works on the buckets.
 #[tokio::test]
 async fn prometheus_scrapes_the_admin_port() {
-    let server = ServerProcess::start_with_admin(&env_with_secret(TEST_SECRET));
+    let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
     let prometheus = Prometheus::start(server.admin());
     let up = prometheus.wait_for(r#"up{job="simple-jwt-api"}"#, 1.0).await;
     let auth_count = r#"simple_jwt_api_http_request_duration_seconds_count{route="/auth"}"#;
@@ -156,7 +156,7 @@ async fn prometheus_scrapes_the_admin_port() {
 /// finding, after requests have registered the lazily created series too.
 #[tokio::test]
 async fn promtool_accepts_our_metrics() {
-    let server = ServerProcess::start_with_admin(&env_with_secret(TEST_SECRET));
+    let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
     let login = request("POST", "/auth", r#"{"email":"lint@example.com","password":"x"}"#);
     assert_eq!(send(server.address, login).await.status(), 200);
     assert_eq!(send(server.address, request("DELETE", "/nowhere", "")).await.status(), 404);

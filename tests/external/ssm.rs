@@ -53,7 +53,7 @@ async fn secret_read_from_secure_string() {
     let token = issue(server.address).await;
     assert_eq!(kid_if_signed_with(&token, SECRET_V1).as_deref(), Some("1"));
     assert_eq!(contents_status(server.address, &token).await, 200);
-    assert!(server.logs().iter().any(|l| l.contains("JWT secret loaded from SSM")));
+    assert!(server.logs().iter().any(|l| l.contains("JWT secret loaded")));
     assert!(!server.logs().iter().any(|l| l.contains(SECRET_V1)));
 }
 
@@ -79,13 +79,12 @@ async fn rotation_across_a_fleet() {
     let ssm = moto.client();
     let name = "/simple-jwt-api/rotating";
     put_secret(&ssm, name, SECRET_V1).await;
-    let refreshing = ServerProcess::start_with_admin(&env(
+    let refreshing = ServerProcess::start(&env(
         moto,
         name,
         &[("JWT_SECRET_REFRESH_SECONDS", "1"), ("JWT_SECRET_GRACE_SECONDS", "4")],
     ));
-    let lagging =
-        ServerProcess::start_with_admin(&env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
+    let lagging = ServerProcess::start(&env(moto, name, &[("JWT_SECRET_REFRESH_SECONDS", "0")]));
     let old_token = issue(refreshing.address).await;
     assert_eq!(kid_if_signed_with(&old_token, SECRET_V1).as_deref(), Some("1"));
 
@@ -174,7 +173,7 @@ async fn ssm_down_at_refresh_keeps_serving() {
     let mut env = sdk_env(&format!("http://{}", relay.address));
     env.push(("JWT_SECRET_PARAMETER".into(), "/simple-jwt-api/down".into()));
     env.push(("JWT_SECRET_REFRESH_SECONDS".into(), "1".into()));
-    let server = ServerProcess::start_with_admin(&env);
+    let server = ServerProcess::start(&env);
     let token = issue(server.address).await;
     drop(relay);
     let load_until = Instant::now() + Duration::from_millis(2500);

@@ -22,7 +22,7 @@ const STAGE_VARIABLE: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
 async fn state() -> Arc<AppState> {
     let config = Config::from_lookup(|name| (name == "JWT_SECRET").then(|| TEST_SECRET.into()))
         .expect("test configuration");
-    AppState::from_config(&config).await.expect("state")
+    simple_jwt_api::startup::build_state(&config).await.expect("state")
 }
 
 /// Parses `event` with lambda_http, as the runtime does for each invocation.

@@ -31,7 +31,7 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
 /// `/healthz` and `/readyz` answer JSON, `/metrics` the Prometheus text format.
 #[tokio::test]
 async fn admin_and_public_ports_are_apart() {
-    let server = ServerProcess::start_with_admin(&env_with_secret(TEST_SECRET));
+    let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
     let admin = server.admin();
     for path in ["/metrics", "/healthz", "/readyz"] {
         let response = send(server.address, request("GET", path, "")).await;
@@ -59,7 +59,7 @@ async fn admin_and_public_ports_are_apart() {
 /// token, a path) nor the secret appears in the output. The process metrics are there.
 #[tokio::test]
 async fn metrics_count_a_known_request_mix_and_hold_no_secret() {
-    let server = ServerProcess::start_with_admin(&env_with_secret(TEST_SECRET));
+    let server = ServerProcess::start(&env_with_secret(TEST_SECRET));
     let (public, admin) = (server.address, server.admin());
     let login = format!(r#"{{"email":"{EMAIL}","password":"{PASSWORD}"}}"#);
     let mut tokens = Vec::new();
@@ -148,7 +148,7 @@ async fn metrics_count_a_known_request_mix_and_hold_no_secret() {
 fn readiness_drops_at_sigterm_while_requests_succeed_for_the_delay() {
     let mut env = env_with_secret(TEST_SECRET);
     env.push(("SHUTDOWN_DELAY_SECONDS".into(), "3".into()));
-    let mut server = ServerProcess::start_with_admin(&env);
+    let mut server = ServerProcess::start(&env);
     let admin = server.admin();
     assert_eq!(get(admin, "/readyz").0, 200);
 

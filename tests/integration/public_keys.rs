@@ -17,7 +17,7 @@ use support::server::{ServerProcess, run_to_exit};
 #[tokio::test]
 async fn server_passes_the_public_key_table() {
     for key in [ES256, EDDSA] {
-        let server = ServerProcess::start_with_admin(&key.env());
+        let server = ServerProcess::start(&key.env());
         run_cases(cases(key), |request| send(server.address, request)).await;
         let metrics = send(server.admin(), request("GET", "/metrics", "")).await;
         let metrics = String::from_utf8(metrics.into_body().to_vec()).unwrap();
@@ -52,7 +52,7 @@ async fn state(key: TestKey) -> std::sync::Arc<AppState> {
         env.iter().find(|(k, _)| k == name).map(|(_, value)| value.clone())
     })
     .expect("test configuration");
-    AppState::from_config(&config).await.expect("state")
+    simple_jwt_api::startup::build_state(&config).await.expect("state")
 }
 
 /// A configuration, the variable its refusal must name, and a phrase of the message.

@@ -3,9 +3,9 @@
 //! hundreds of them do not slow ordinary clients down; a connection flood is capped and its
 //! memory bounded. The real `server` binary is used where its environment sets the bound
 //! (`HEADER_READ_TIMEOUT_SECONDS`); `server::serve` is run in-process for the bounds that
-//! only [`ServeOptions`] sets (connection cap, body timeout).
+//! only [`ServerConfig`] sets (connection cap, body timeout).
 
-use simple_jwt_api::server::{ServeOptions, serve};
+use simple_jwt_api::server::{ServerConfig, serve};
 use simple_jwt_api::{AppState, Config};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,11 +73,11 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 async fn state() -> Arc<AppState> {
     let config =
         Config::from_lookup(|name| (name == "JWT_SECRET").then(|| TEST_SECRET.to_owned())).unwrap();
-    AppState::from_config(&config).await.unwrap()
+    simple_jwt_api::startup::build_state(&config).await.unwrap()
 }
 
 /// Runs `server::serve` with `options` on a loopback port for the rest of the test.
-async fn serve_in_process(options: ServeOptions) -> SocketAddr {
+async fn serve_in_process(options: ServerConfig) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let state = state().await;
@@ -132,9 +132,9 @@ async fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
 /// closed — even though the client keeps dribbling bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_body_gets_408_after_the_body_timeout() {
-    let address = serve_in_process(ServeOptions {
+    let address = serve_in_process(ServerConfig {
         body_read_timeout: Duration::from_secs(1),
-        ..ServeOptions::default()
+        ..ServerConfig::default()
     })
     .await;
     let (closed, received) = probe(
@@ -230,10 +230,10 @@ async fn latencies(address: SocketAddr, count: usize) -> Vec<Duration> {
 /// answered right after. The server never holds more connections than the cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_cap_holds_new_connections_until_one_frees() {
-    let address = serve_in_process(ServeOptions {
+    let address = serve_in_process(ServerConfig {
         max_connections: 50,
         header_read_timeout: Duration::from_secs(1),
-        ..ServeOptions::default()
+        ..ServerConfig::default()
     })
     .await;
     let started = Instant::now();

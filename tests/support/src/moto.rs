@@ -101,7 +101,7 @@ fn client(endpoint: &str) -> aws_sdk_ssm::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .http_client(simple_jwt_api::ssm::https_client())
+        .http_client(simple_jwt_api::aws::https_client())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .build();
     aws_sdk_ssm::Client::from_conf(config)

@@ -10,7 +10,7 @@ use http::Request;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, encode};
 use serde_json::{Value, json};
-use simple_jwt_api::secret::PrivateKey;
+use simple_jwt_api::key_material::PrivateKey;
 use simple_jwt_api::token::{KeyPair, SigningAlgorithm};
 
 /// The issuer the public-key servers are configured with (loopback http is allowed for tests).

@@ -1,7 +1,8 @@
 //! The real `server` binary as a child process on `127.0.0.1:0`. The port is learnt from its
 //! "listening" log line; every log line is kept for assertions; the process is killed when
-//! the handle is dropped, so no test leaves a server behind. The admin listener is off and
-//! SIGTERM stops at once (no shutdown delay) unless a test asks for them.
+//! the handle is dropped, so no test leaves a server behind. The admin listener takes a free
+//! loopback port of its own (read it with [`ServerProcess::admin`]), and SIGTERM stops at once
+//! (no shutdown delay) unless a test asks for a delay.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -56,8 +57,10 @@ impl ServerProcess {
             .env("PORT", "0")
             .env("BIND_ADDRESS", "127.0.0.1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            // Tests run in parallel: no fixed admin port (9090 by default), no 5 s delay.
+            // Tests run in parallel: the admin listener on a free loopback port (9090 on all
+            // interfaces by default), no 5 s delay.
             .env("ADMIN_PORT", "0")
+            .env("ADMIN_BIND_ADDRESS", "127.0.0.1")
             .env("SHUTDOWN_DELAY_SECONDS", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -92,16 +95,6 @@ impl ServerProcess {
             }
             assert!(Instant::now() < deadline, "server did not start within 30 s");
         }
-    }
-
-    /// Starts the server like [`ServerProcess::start`], with its admin listener on a free
-    /// loopback port (read it with [`ServerProcess::admin`]).
-    pub fn start_with_admin(env: &[(String, String)]) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut env = env.to_vec();
-        env.push(("ADMIN_PORT".into(), port.to_string()));
-        env.push(("ADMIN_BIND_ADDRESS".into(), "127.0.0.1".into()));
-        Self::start(&env)
     }
 
     /// The admin listener's address, from its "admin listening" log line (logged just after

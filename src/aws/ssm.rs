@@ -1,34 +1,17 @@
-//! Reading the signing key material (HMAC secret or private key) from AWS Systems Manager
-//! Parameter Store.
+//! Reading documents (the signing key material, ...) from AWS Systems Manager Parameter Store:
+//! an SSM parameter as a [`Source`].
 //!
-//! Region, credentials and endpoint come from the SDK's standard sources (`AWS_REGION`, IRSA
-//! web identity on EKS, the execution role on Lambda, env/profile locally,
-//! `AWS_ENDPOINT_URL(_SSM)`). Timeouts and retries are explicit so that a bad setup fails
-//! start-up within [`STARTUP_BOUND`] instead of hanging the pod: Kubernetes' restart with
-//! backoff is the right recovery. Error messages name the parameter, never its value.
-//!
-//! Only a `SecureString` parameter is accepted: a plaintext `String` leaves the key readable by
+//! Only a `SecureString` parameter is accepted: a plaintext `String` leaves the value readable by
 //! anyone with `ssm:GetParameter` (or `DescribeParameters` history) and unprotected by KMS, so
-//! it is refused at start-up and, at refresh, the last good key is kept.
+//! it is refused at start-up and, at refresh, the last good value is kept. SSM's failures are
+//! classified here ([`FetchError`], with messages that say what to do) and handed on as the
+//! source-agnostic [`SourceError`].
 
-use crate::keys::{BoxFuture, KeySource, Material};
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+use crate::source::{BoxFuture, Document, Source, SourceError};
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::types::ParameterType;
-use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// TCP connect timeout to the SSM endpoint.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bound on one HTTP attempt (connect + response).
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound on one `GetParameter` call, retries included: the start-up failure bound.
-pub const STARTUP_BOUND: Duration = Duration::from_secs(8);
-/// Attempts per call (the first plus retries) for transient errors.
-pub const MAX_ATTEMPTS: u32 = 3;
 
 /// A named SSM parameter and a client configured to read it.
 #[derive(Debug, Clone)]
@@ -39,7 +22,7 @@ pub struct SsmParameter {
     variable: &'static str,
 }
 
-/// Why the material could not be read. Never contains the material.
+/// Why a parameter could not be read. Never contains its value.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// No region is configured.
@@ -93,7 +76,7 @@ pub enum FetchError {
         detail: String,
     },
     /// The endpoint could not be reached or did not answer in time.
-    #[error("could not read SSM parameter {name:?} within {}s: {detail}", STARTUP_BOUND.as_secs())]
+    #[error("could not read SSM parameter {name:?} within {}s: {detail}", super::CALL_BOUND.as_secs())]
     Unreachable {
         /// Parameter name or ARN.
         name: String,
@@ -138,35 +121,27 @@ fn without_parameter(variable: &str) -> &str {
     variable.strip_suffix("_PARAMETER").unwrap_or(variable)
 }
 
-/// The SDK's HTTPS client: hyper + rustls with the `ring` provider, trusting the system's CA
-/// roots (`/etc/ssl/certs` — the container image ships them).
-pub fn https_client() -> aws_sdk_ssm::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+impl From<FetchError> for SourceError {
+    fn from(err: FetchError) -> Self {
+        if err.is_configuration() {
+            SourceError::Misconfigured(err.to_string())
+        } else {
+            SourceError::Unavailable(err.to_string())
+        }
+    }
 }
 
 impl SsmParameter {
-    /// Loads the SDK configuration (standard sources, explicit timeouts and retries) for
-    /// reading parameter `name` (a name or a full ARN), named by the environment variable
-    /// `variable` (for error messages). Fails only when no region is set.
-    pub async fn connect(name: String, variable: &'static str) -> Result<Self, FetchError> {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(https_client())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .read_timeout(ATTEMPT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(STARTUP_BOUND)
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .load()
-            .await;
+    /// A client for reading parameter `name` (a name or a full ARN) with the shared SDK
+    /// configuration ([`super::sdk_config`]), named by the environment variable `variable` (for
+    /// messages). Fails only when no region is set.
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        name: String,
+        variable: &'static str,
+    ) -> Result<Self, FetchError> {
         let region = config.region().ok_or(FetchError::NoRegion { variable })?.to_string();
-        Ok(SsmParameter { client: aws_sdk_ssm::Client::new(&config), name, region, variable })
+        Ok(SsmParameter { client: aws_sdk_ssm::Client::new(config), name, region, variable })
     }
 
     /// The parameter name or ARN.
@@ -180,8 +155,8 @@ impl SsmParameter {
     }
 
     /// Reads the parameter (`WithDecryption=true`) and checks that it is a `SecureString`
-    /// with a value. The key policy is applied by the caller.
-    pub async fn fetch(&self) -> Result<Material, FetchError> {
+    /// with a value. What the value means is decided by the caller.
+    pub async fn fetch(&self) -> Result<Document, FetchError> {
         let output = self
             .client
             .get_parameter()
@@ -198,7 +173,7 @@ impl SsmParameter {
             parameter.value.ok_or_else(|| policy("the parameter has no value".into()))?,
         );
         match parameter.r#type {
-            Some(ParameterType::SecureString) => Ok(Material { value, version }),
+            Some(ParameterType::SecureString) => Ok(Document { value, version: Some(version) }),
             other => Err(FetchError::NotSecureString {
                 name: self.name.clone(),
                 variable: self.variable,
@@ -234,8 +209,16 @@ impl SsmParameter {
     }
 }
 
-impl KeySource for SsmParameter {
-    fn fetch(&self) -> BoxFuture<'_, Result<Material, FetchError>> {
-        Box::pin(SsmParameter::fetch(self))
+impl Source for SsmParameter {
+    fn fetch(&self) -> BoxFuture<'_, Result<Document, SourceError>> {
+        Box::pin(async move { SsmParameter::fetch(self).await.map_err(SourceError::from) })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}: SSM parameter {:?}", self.variable, self.name)
+    }
+
+    fn changes(&self) -> bool {
+        true
     }
 }

@@ -1,4 +1,5 @@
-//! Signing key material: the policy it must meet and how it is held in memory.
+//! Signing key material — the HMAC secret or the private key — the policy each must meet, and
+//! how it is held in memory.
 //!
 //! - [`Secret`], the HMAC secret (HS256): the raw bytes of the configured string, exactly as
 //!   PyJWT and other HS256 implementations use it, so tokens interoperate.

@@ -1,243 +1,59 @@
-//! Which key signs and which keys verify, and how that changes when the key material rotates.
+//! The key store: issues and verifies tokens with the keys in force, and installs new keys
+//! read from its [`Source`].
 //!
-//! A [`KeyStore`] holds a [`Keyring`]: the current key (signs every new token), possibly a
-//! next key (already verifying and published, signing from its activation instant) and, after
-//! a rotation, the previous keys, each accepted for verification until its grace period ends.
-//! The ring is swapped atomically (`arc-swap`), so the request path never takes a lock. What
-//! the ring answers depends only on the ring and the instant asked about: activation and the
-//! end of grace need no timer, and the tests drive them with an injected `now`.
-//!
-//! One code path serves the HMAC secret (HS256) and the private key (ES256, EdDSA): a
-//! [`KeySource`] yields versions of the material (the SSM parameter in production, an
-//! in-memory fake in the tests), [`KeyPolicy::build`] — the only place where the two differ —
-//! turns one into a [`KeyPair`], and the refresh, single flight, activation and grace below
-//! are shared.
-//!
-//! Rotation semantics (material from SSM):
-//! - a periodic refresh that sees a new parameter version installs its key as next, signing
-//!   from `activation` later and verifying (and published in the JWKS) at once; when it
-//!   starts signing, the key it replaces keeps verifying for the grace period (0 = revoked at
-//!   once). HS256 uses no activation delay (nobody can cache a secret that is never published),
-//!   which is the behaviour the service always had;
-//! - tokens carry `kid`: the SSM parameter version (HS256) or the RFC 7638 thumbprint of the
-//!   public key (ES256, EdDSA);
-//! - a token whose `kid` may name a key this process has not seen yet (HS256: a version newer
-//!   than ours; public keys: a `kid` none of our keys has) triggers one on-demand refresh —
-//!   single-flight, and at most one per [`ON_DEMAND_REFRESH_INTERVAL`], so forged `kid`s
-//!   cannot hammer SSM;
-//! - tokens without `kid` (minted elsewhere with the same key) are tried against every key
-//!   still accepted; a `kid` only orders the keys, it never supplies one;
-//! - if SSM fails, or the new material fails the policy, at refresh time the last good key
-//!   stays in use and a warning is logged.
+//! The [`Keyring`] is swapped atomically (`arc-swap`), so the request path never takes a lock.
+//! Material becomes a key in one place ([`KeyStore::key_from`]), for the first read at start-up
+//! and for every refresh alike.
 
-use crate::metrics::{self, KeyRefresh};
-use crate::secret::{KeyError, PrivateKey, Secret, SecretError, Strength};
-use crate::ssm::FetchError;
-use crate::token::{
-    Claims, KeyMismatch, KeyPair, PublicJwk, Rejected, Rejection, SigningAlgorithm, SigningFailed,
-    TokenRules, claimed_kid,
-};
+use super::policy::{KeyPolicy, MaterialError};
+use super::ring::{Keyring, VersionedKey};
+use crate::key_material::Strength;
+use crate::metrics::{self, KeyInUse, KeyRefresh};
+use crate::source::{Document, Source, SourceError};
+use crate::token::{Claims, KeyPair, PublicJwk, Rejected, Rejection, SigningFailed, TokenRules};
+use crate::token::{SigningAlgorithm, claimed_kid};
 use arc_swap::ArcSwap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
+use std::time::{Duration, Instant, SystemTime};
 
-/// Minimum time between two SSM reads triggered by tokens with an unknown `kid`.
+/// Minimum time between two reads of the source triggered by tokens with an unknown `kid`.
 pub const ON_DEMAND_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A boxed future, so that [`KeySource`] can be used as a trait object.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Where rotating key material comes from: [`crate::ssm::SsmParameter`] in production, an
-/// in-memory fake in the unit tests.
-pub trait KeySource: Send + Sync {
-    /// Reads the current version of the key material.
-    fn fetch(&self) -> BoxFuture<'_, Result<Material, FetchError>>;
-}
-
-/// One version of the key material as read from its source, before any policy is applied.
-/// Zeroized on drop; `Debug` never shows the value.
-pub struct Material {
-    /// The secret or PEM text.
-    pub value: Zeroizing<String>,
-    /// The source's version of it (the SSM parameter version).
-    pub version: i64,
-}
-
-impl std::fmt::Debug for Material {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Material(version {}, [redacted])", self.version)
-    }
-}
-
-/// How material becomes keys, for the configured algorithm.
+/// How keys from a changing source take over: a new key signs `activation` after it is first
+/// seen (verifying and published at once), and a replaced key keeps verifying for `grace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyPolicy {
-    /// The signing algorithm.
-    pub algorithm: SigningAlgorithm,
-    /// Whether HMAC secrets shorter than 32 bytes are accepted (`JWT_ALLOW_WEAK_SECRET`).
-    pub allow_weak: bool,
+pub struct Rotation {
+    /// Delay between a key being seen and it signing (`JWT_KEY_ACTIVATION_SECONDS`; zero for
+    /// HS256, whose secret is never published).
+    pub activation: Duration,
+    /// How long a replaced key keeps verifying (`JWT_SECRET_GRACE_SECONDS`).
+    pub grace: Duration,
 }
 
-/// Why material was refused. Never contains the material.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MaterialError {
-    /// The HMAC secret failed the secret policy.
+/// Why the first key could not be loaded. The message names the source, never the material.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The source could not be read.
     #[error(transparent)]
-    Secret(#[from] SecretError),
-    /// The private key failed the key policy.
-    #[error(transparent)]
-    Key(#[from] KeyError),
+    Source(#[from] SourceError),
+    /// The material read failed the policy.
+    #[error("{origin}: {source}")]
+    Material {
+        /// The source, as it describes itself (the variable, and the parameter's name).
+        origin: String,
+        /// Why.
+        source: MaterialError,
+    },
 }
 
-impl KeyPolicy {
-    /// Applies the policy to `value` and derives the keys; `version` becomes the `kid` of an
-    /// HMAC secret (a private key's `kid` is its thumbprint). The only place where a secret
-    /// and a private key take different paths. Takes ownership so that no unzeroized copy of
-    /// the material is left behind.
-    pub fn build(
-        &self,
-        value: String,
-        version: Option<i64>,
-    ) -> Result<(KeyPair, Strength), MaterialError> {
-        match self.algorithm {
-            SigningAlgorithm::Hs256 => {
-                let (secret, strength) = Secret::new(value, self.allow_weak)?;
-                Ok((KeyPair::new(&secret, version.map(|v| v.to_string())), strength))
-            }
-            SigningAlgorithm::Es256 | SigningAlgorithm::EdDsa => {
-                let key = PrivateKey::from_pem(value)?;
-                Ok((KeyPair::from_private_key(self.algorithm, &key)?, Strength::Strong))
-            }
+impl LoadError {
+    /// Whether the configuration is at fault (the material, or the source's own setup), so
+    /// that a restart cannot help.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            LoadError::Source(err) => err.is_configuration(),
+            LoadError::Material { .. } => true,
         }
-    }
-}
-
-/// The keys in force; what signs and what verifies at a given instant.
-#[derive(Debug)]
-pub struct Keyring {
-    current: Arc<VersionedKey>,
-    /// A newer key: verifies and is published now, signs from `activates_at`.
-    next: Option<NextKey>,
-    /// Retired keys, newest first, each with the instant its grace period ends.
-    previous: Vec<(Arc<VersionedKey>, Instant)>,
-}
-
-#[derive(Debug)]
-struct NextKey {
-    key: Arc<VersionedKey>,
-    activates_at: Instant,
-    /// When `current` stops verifying once this key signs: `activates_at` + grace.
-    current_until: Instant,
-}
-
-#[derive(Debug)]
-struct VersionedKey {
-    /// The SSM parameter version; `None` for material from the environment.
-    version: Option<i64>,
-    keys: KeyPair,
-}
-
-impl Keyring {
-    fn single(key: VersionedKey) -> Self {
-        Keyring { current: Arc::new(key), next: None, previous: Vec::new() }
-    }
-
-    /// The key that signs at `now`.
-    fn signing(&self, now: Instant) -> &Arc<VersionedKey> {
-        match &self.next {
-            Some(next) if next.activates_at <= now => &next.key,
-            _ => &self.current,
-        }
-    }
-
-    /// Every key that verifies (and is published) at `now`: the signing key first, then a
-    /// pending next key or the key just replaced, then retired keys within their grace.
-    fn accepted(&self, now: Instant) -> impl Iterator<Item = &VersionedKey> + Clone {
-        let (first, second) = match &self.next {
-            Some(next) if next.activates_at <= now => {
-                (&next.key, (next.current_until > now).then_some(&self.current))
-            }
-            Some(next) => (&self.current, Some(&next.key)),
-            None => (&self.current, None),
-        };
-        std::iter::once(&**first)
-            .chain(second.map(|key| &**key))
-            .chain(self.previous.iter().filter(move |(_, until)| *until > now).map(|(k, _)| &**k))
-    }
-
-    /// The ring after `key` is installed at `now`: with a zero `activation` it signs at once
-    /// (the key it replaces is retired with `grace`); otherwise it becomes the next key,
-    /// signing `activation` from now. A next key still pending is retired with `grace` rather
-    /// than dropped: other processes may have activated it already. Keys whose grace has
-    /// ended are dropped, and so is an older copy of a key that is installed again.
-    fn rotated(
-        &self,
-        key: VersionedKey,
-        activation: Duration,
-        grace: Duration,
-        now: Instant,
-    ) -> Keyring {
-        let mut previous = Vec::new();
-        let current = match &self.next {
-            Some(next) if next.activates_at <= now => {
-                previous.push((Arc::clone(&self.current), next.current_until));
-                Arc::clone(&next.key)
-            }
-            Some(next) => {
-                previous.push((Arc::clone(&next.key), now + grace));
-                Arc::clone(&self.current)
-            }
-            None => Arc::clone(&self.current),
-        };
-        previous.extend(self.previous.iter().cloned());
-        let key = Arc::new(key);
-        let (current, next) = if activation.is_zero() {
-            previous.insert(0, (current, now + grace));
-            (key, None)
-        } else {
-            let activates_at = now + activation;
-            (current, Some(NextKey { key, activates_at, current_until: activates_at + grace }))
-        };
-        let shadowed = |old: &VersionedKey| {
-            std::iter::once(&current)
-                .chain(next.as_ref().map(|next| &next.key))
-                .any(|key| key.keys.kid() == old.keys.kid())
-        };
-        previous.retain(|(old, until)| *until > now && !shadowed(old));
-        Keyring { current, next, previous }
-    }
-
-    /// Whether `version` is the version of the signing key or of the pending next key.
-    fn holds_version(&self, version: i64) -> bool {
-        self.current.version == Some(version)
-            || self.next.as_ref().is_some_and(|next| next.key.version == Some(version))
-    }
-
-    /// Tries the keys accepted at `now`, the one named by `kid` first. `Ok(None)` means no
-    /// key's signature matched (the token may be from a key not seen yet).
-    fn verify(
-        &self,
-        rules: &TokenRules,
-        token: &str,
-        now: Instant,
-    ) -> Result<Option<Claims>, Rejected> {
-        let keys = self.accepted(now);
-        // The usual case (one key in force) needs no kid: nothing to order.
-        let several = keys.clone().nth(1).is_some();
-        let kid = several.then(|| claimed_kid(token)).flatten();
-        let named = kid.as_deref().and_then(|kid| keys.clone().find(|k| k.keys.kid() == Some(kid)));
-        let others = keys.filter(|key| !named.is_some_and(|named| std::ptr::eq(named, *key)));
-        for key in named.into_iter().chain(others) {
-            match rules.verify(&key.keys, token) {
-                Ok(claims) => return Ok(Some(claims)),
-                Err(KeyMismatch::Signature) => continue,
-                Err(KeyMismatch::Rejected(why)) => return Err(Rejected(why)),
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -246,30 +62,17 @@ impl Keyring {
 pub struct KeyStore {
     ring: ArcSwap<Keyring>,
     rules: TokenRules,
-    rotation: Option<Rotation>,
+    /// `None` for keys that never change (material from the environment, a fixed test key).
+    refresher: Option<Refresher>,
 }
 
-/// How a rotating store refreshes and rotates.
-pub struct Rotation {
-    source: Box<dyn KeySource>,
+/// What a store whose source changes needs to re-read it.
+struct Refresher {
+    source: Box<dyn Source>,
     policy: KeyPolicy,
-    activation: Duration,
-    grace: Duration,
+    rotation: Rotation,
     /// Held while a refresh runs (single flight); remembers when the last one started.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
-}
-
-impl Rotation {
-    /// Rotation from `source`: material that passes `policy` signs `activation` after it is
-    /// first seen, and a replaced key keeps verifying for `grace`.
-    pub fn new(
-        source: Box<dyn KeySource>,
-        policy: KeyPolicy,
-        activation: Duration,
-        grace: Duration,
-    ) -> Self {
-        Rotation { source, policy, activation, grace, last_refresh: tokio::sync::Mutex::new(None) }
-    }
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -279,37 +82,71 @@ impl std::fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
-    /// A store with one fixed HMAC secret (from `JWT_SECRET`): tokens carry no `kid`.
-    pub fn fixed(secret: &Secret, rules: TokenRules) -> Self {
-        Self::with_key(KeyPair::new(secret, None), rules)
+    /// Reads the first key from `source` and builds the store around it. A source that
+    /// [`Source::changes`] can then be re-read ([`KeyStore::refresh`]), its new keys taking
+    /// over as `rotation` says.
+    pub async fn load(
+        source: Box<dyn Source>,
+        policy: KeyPolicy,
+        rotation: Rotation,
+        rules: TokenRules,
+    ) -> Result<Self, LoadError> {
+        let started = Instant::now();
+        let document = source.fetch().await?;
+        let key = Self::key_from(policy, document).map_err(|source_error| LoadError::Material {
+            origin: source.describe(),
+            source: source_error,
+        })?;
+        if source.changes() {
+            tracing::info!(
+                source = source.describe(),
+                version = key.version,
+                algorithm = policy.algorithm.name(),
+                kid = key.keys.kid(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                grace_seconds = rotation.grace.as_secs(),
+                activation_seconds = rotation.activation.as_secs(),
+                "{} loaded",
+                policy.kind()
+            );
+        }
+        let refresher = source.changes().then(|| Refresher {
+            source,
+            policy,
+            rotation,
+            last_refresh: tokio::sync::Mutex::new(None),
+        });
+        Ok(KeyStore { ring: ArcSwap::from_pointee(Keyring::single(key)), rules, refresher })
     }
 
-    /// A store with one fixed key pair (material from the environment).
-    pub fn with_key(keys: KeyPair, rules: TokenRules) -> Self {
-        metrics::key_installed(None);
-        KeyStore {
-            ring: ArcSwap::from_pointee(Keyring::single(VersionedKey { version: None, keys })),
-            rules,
-            rotation: None,
-        }
+    /// A store with one key that never changes (tests, fuzzing, benchmarks).
+    pub fn fixed(keys: KeyPair, rules: TokenRules) -> Self {
+        let key = VersionedKey { version: None, keys, installed: SystemTime::now() };
+        KeyStore { ring: ArcSwap::from_pointee(Keyring::single(key)), rules, refresher: None }
     }
 
-    /// A store whose keys come from a [`KeySource`], starting with `first` (version
-    /// `version`, already built with the rotation's policy) and refreshable with
-    /// [`KeyStore::refresh`].
-    pub fn rotating(first: KeyPair, version: i64, rotation: Rotation, rules: TokenRules) -> Self {
-        metrics::key_installed(Some(version));
-        let key = VersionedKey { version: Some(version), keys: first };
-        KeyStore {
-            ring: ArcSwap::from_pointee(Keyring::single(key)),
-            rules,
-            rotation: Some(rotation),
+    /// The one place where material becomes a key: applies `policy` to `document` and warns
+    /// about a weak secret.
+    fn key_from(policy: KeyPolicy, document: Document) -> Result<VersionedKey, MaterialError> {
+        let version = document.version;
+        let (keys, strength) = policy.build(document)?;
+        if strength == Strength::Weak {
+            tracing::warn!(
+                "the JWT secret is shorter than 32 bytes; accepted only because \
+                 JWT_ALLOW_WEAK_SECRET=true. Replace it with `openssl rand -base64 48`"
+            );
         }
+        Ok(VersionedKey { version, keys, installed: SystemTime::now() })
     }
 
     /// The token rules (algorithm, issuer, ...).
     pub fn rules(&self) -> &TokenRules {
         &self.rules
+    }
+
+    /// Whether the keys come from a source that changes (and so are worth refreshing).
+    pub fn refreshes(&self) -> bool {
+        self.refresher.is_some()
     }
 
     /// Mints a token with the key that signs now.
@@ -347,20 +184,20 @@ impl KeyStore {
     ) -> Result<Claims, Rejected> {
         // No key in force matched the signature.
         const NO_KEY: Rejected = Rejected(Rejection::BadSignature);
-        let Some(rotation) = &self.rotation else {
+        let Some(refresher) = &self.refresher else {
             return Err(NO_KEY);
         };
         if !self.may_name_unseen_key(token, ring, now) {
             return Err(NO_KEY);
         }
         {
-            let mut last = rotation.last_refresh.lock().await;
+            let mut last = refresher.last_refresh.lock().await;
             let refreshed_meanwhile = !Arc::ptr_eq(&self.ring.load(), ring);
             let too_soon = last
                 .is_some_and(|at| now.saturating_duration_since(at) < ON_DEMAND_REFRESH_INTERVAL);
             if !refreshed_meanwhile && !too_soon {
                 *last = Some(now);
-                self.fetch_and_install(rotation, "unknown token kid", now).await;
+                self.fetch_and_install(refresher, "unknown token kid", now).await;
             }
         }
         self.ring.load().verify(&self.rules, token, now)?.ok_or(NO_KEY)
@@ -384,23 +221,18 @@ impl KeyStore {
         }
     }
 
-    /// Re-reads the material now (the periodic refresh). A no-op for a fixed key. On failure
-    /// the last good key stays in use and a warning is logged.
+    /// Re-reads the material now (the periodic refresh). A no-op for keys that never change.
+    /// On failure the last good key stays in use and a warning is logged.
     pub async fn refresh(&self) {
         self.refresh_at(Instant::now()).await;
     }
 
     async fn refresh_at(&self, now: Instant) {
-        if let Some(rotation) = &self.rotation {
-            let mut last = rotation.last_refresh.lock().await;
+        if let Some(refresher) = &self.refresher {
+            let mut last = refresher.last_refresh.lock().await;
             *last = Some(now);
-            self.fetch_and_install(rotation, "periodic", now).await;
+            self.fetch_and_install(refresher, "periodic", now).await;
         }
-    }
-
-    /// The version of the key that signs now (`None` for material from the environment).
-    pub fn current_version(&self) -> Option<i64> {
-        self.ring.load().signing(Instant::now()).version
     }
 
     /// The public keys verifiers need now: the signing key, the next key and keys within
@@ -420,60 +252,52 @@ impl KeyStore {
         keys
     }
 
-    async fn fetch_and_install(&self, rotation: &Rotation, reason: &'static str, now: Instant) {
-        let mut material = match rotation.source.fetch().await {
-            Ok(material) => material,
+    async fn fetch_and_install(&self, refresher: &Refresher, reason: &'static str, now: Instant) {
+        let kind = refresher.policy.kind();
+        let document = match refresher.source.fetch().await {
+            Ok(document) => document,
             Err(err) => {
                 metrics::key_refresh(KeyRefresh::Failed);
                 tracing::warn!(
                     reason,
                     error = %err,
-                    "could not refresh the JWT secret; keeping the last good one"
+                    "could not refresh the {kind}; keeping the last good one"
                 );
                 return;
             }
         };
-        let version = material.version;
+        let version = document.version;
         let ring = self.ring.load();
-        if ring.holds_version(version) {
+        if version.is_some_and(|version| ring.holds_version(version)) {
             metrics::key_refresh(KeyRefresh::Unchanged);
-            tracing::debug!(reason, version, "JWT secret unchanged");
+            tracing::debug!(reason, version, "{kind} unchanged");
             return;
         }
-        let value = std::mem::take(&mut *material.value);
-        let (keys, strength) = match rotation.policy.build(value, Some(version)) {
-            Ok(built) => built,
+        let key = match Self::key_from(refresher.policy, document) {
+            Ok(key) => key,
             Err(err) => {
                 metrics::key_refresh(KeyRefresh::Failed);
                 tracing::warn!(
                     reason,
                     version,
                     error = %err,
-                    "the new JWT key material is unusable; keeping the last good key"
+                    "the new {kind} is unusable; keeping the last good one"
                 );
                 return;
             }
         };
-        if strength == Strength::Weak {
-            tracing::warn!(
-                "the new JWT secret is shorter than 32 bytes (JWT_ALLOW_WEAK_SECRET=true)"
-            );
-        }
-        let kid = keys.kid().map(str::to_owned);
+        let kid = key.keys.kid().map(str::to_owned);
         let previous_version = ring.signing(now).version;
-        let next = VersionedKey { version: Some(version), keys };
-        self.ring.store(Arc::new(ring.rotated(next, rotation.activation, rotation.grace, now)));
-        // The gauges follow the newest key: with an activation delay it is published now and
-        // signs `activation` later.
-        metrics::key_installed(Some(version));
+        let Rotation { activation, grace } = refresher.rotation;
+        self.ring.store(Arc::new(ring.rotated(key, activation, grace, now)));
         metrics::key_refresh(KeyRefresh::Rotated);
-        if rotation.activation.is_zero() {
+        if activation.is_zero() {
             tracing::info!(
                 reason,
                 version,
                 previous_version,
-                grace_seconds = rotation.grace.as_secs(),
-                "JWT secret rotated"
+                grace_seconds = grace.as_secs(),
+                "{kind} rotated"
             );
         } else {
             tracing::info!(
@@ -481,45 +305,46 @@ impl KeyStore {
                 version,
                 kid,
                 previous_version,
-                activation_seconds = rotation.activation.as_secs(),
-                grace_seconds = rotation.grace.as_secs(),
-                "JWT signing key published; it signs after the activation delay"
+                activation_seconds = activation.as_secs(),
+                grace_seconds = grace.as_secs(),
+                "{kind} published; it signs after the activation delay"
             );
         }
     }
 }
 
-/// Runs [`KeyStore::refresh`] every `period`, for as long as the process lives.
-pub fn spawn_periodic_refresh(store: Arc<KeyStore>, period: Duration) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            store.refresh().await;
-        }
-    });
+impl KeyInUse for KeyStore {
+    /// The key installed last (with an activation delay it is published at once and signs
+    /// later): its version (0 for material from the environment) and when it was installed.
+    fn key_in_use(&self) -> (i64, SystemTime) {
+        let ring = self.ring.load();
+        let newest = ring.newest();
+        (newest.version.unwrap_or(0), newest.installed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    //! Rotation, activation, grace and on-demand refresh, driven by an in-memory parameter and
-    //! an injected `now`: no sleeps, no SSM.
+    //! Loading, refresh, rotation, activation, grace and on-demand refresh, driven by an
+    //! in-memory source and an injected `now`: no sleeps, no SSM.
 
     use super::*;
+    use crate::key_material::{PrivateKey, Secret};
+    use crate::source::{BoxFuture, Inline};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use zeroize::Zeroizing;
 
     const SECRET_V1: &str = "first-secret-0123456789abcdef-0123456789";
     const SECRET_V2: &str = "second-secret-0123456789abcdef-0123456789";
-    const ES256_1: &str = include_str!("../tests/data/keys/es256-1.pem");
-    const ES256_2: &str = include_str!("../tests/data/keys/es256-2.pem");
-    const ES256_OUTSIDE: &str = include_str!("../tests/data/keys/es256-outside.pem");
-    const ED25519_1: &str = include_str!("../tests/data/keys/ed25519-1.pem");
-    const ED25519_2: &str = include_str!("../tests/data/keys/ed25519-2.pem");
+    const ES256_1: &str = include_str!("../../tests/data/keys/es256-1.pem");
+    const ES256_2: &str = include_str!("../../tests/data/keys/es256-2.pem");
+    const ES256_OUTSIDE: &str = include_str!("../../tests/data/keys/es256-outside.pem");
+    const ED25519_1: &str = include_str!("../../tests/data/keys/ed25519-1.pem");
+    const ED25519_2: &str = include_str!("../../tests/data/keys/ed25519-2.pem");
 
-    /// An in-memory SSM parameter: versions 1, 2, ... as put; it can be made to fail like an
-    /// unreachable SSM, and counts the reads.
+    /// An in-memory parameter: versions 1, 2, ... as put; it can be made to fail like an
+    /// unreachable source, and counts the reads.
     #[derive(Default)]
     struct FakeParameter {
         versions: Mutex<Vec<String>>,
@@ -545,44 +370,49 @@ mod tests {
         }
     }
 
-    impl KeySource for Arc<FakeParameter> {
-        fn fetch(&self) -> BoxFuture<'_, Result<Material, FetchError>> {
+    impl Source for Arc<FakeParameter> {
+        fn fetch(&self) -> BoxFuture<'_, Result<Document, SourceError>> {
             Box::pin(async move {
                 self.fetches.fetch_add(1, Ordering::SeqCst);
                 // Yield once, as a network call would, so concurrent callers really overlap.
                 tokio::task::yield_now().await;
                 if self.failing.load(Ordering::SeqCst) {
-                    return Err(FetchError::Unreachable {
-                        name: "fake".into(),
-                        detail: "the fake is failing".into(),
-                    });
+                    return Err(SourceError::Unavailable("the fake is failing".into()));
                 }
                 let versions = self.versions.lock().unwrap();
                 let value = versions.last().expect("a version was put").clone();
-                Ok(Material { value: Zeroizing::new(value), version: versions.len() as i64 })
+                Ok(Document { value: Zeroizing::new(value), version: Some(versions.len() as i64) })
             })
+        }
+
+        fn describe(&self) -> String {
+            "FAKE_PARAMETER: fake parameter".into()
+        }
+
+        fn changes(&self) -> bool {
+            true
         }
     }
 
+    fn policy(algorithm: SigningAlgorithm) -> KeyPolicy {
+        KeyPolicy { algorithm, allow_weak: false }
+    }
+
     /// A store reading `parameter` (at its latest version) with these timings.
-    fn store(
+    async fn store(
         parameter: &Arc<FakeParameter>,
         algorithm: SigningAlgorithm,
         activation: u64,
         grace: u64,
     ) -> KeyStore {
-        let policy = KeyPolicy { algorithm, allow_weak: false };
-        let versions = parameter.versions.lock().unwrap().clone();
-        let (first, _) =
-            policy.build(versions.last().unwrap().clone(), Some(versions.len() as i64)).unwrap();
-        let rotation = Rotation::new(
-            Box::new(Arc::clone(parameter)),
-            policy,
-            Duration::from_secs(activation),
-            Duration::from_secs(grace),
-        );
+        let rotation = Rotation {
+            activation: Duration::from_secs(activation),
+            grace: Duration::from_secs(grace),
+        };
         let rules = TokenRules::with_claims(algorithm, Duration::from_secs(3600), 0, None, None);
-        KeyStore::rotating(first, versions.len() as i64, rotation, rules)
+        KeyStore::load(Box::new(Arc::clone(parameter)), policy(algorithm), rotation, rules)
+            .await
+            .unwrap()
     }
 
     fn kid(token: &str) -> String {
@@ -598,24 +428,57 @@ mod tests {
     }
 
     fn thumbprint(pem: &str, algorithm: SigningAlgorithm) -> String {
-        let policy = KeyPolicy { algorithm, allow_weak: false };
-        policy.build(pem.to_owned(), None).unwrap().0.kid().unwrap().to_owned()
+        let document = Document { value: Zeroizing::new(pem.to_owned()), version: None };
+        policy(algorithm).build(document).unwrap().0.kid().unwrap().to_owned()
+    }
+
+    /// Material from the environment loads as one fixed key without a `kid`, and is never
+    /// read again; a source that cannot be read or material that fails the policy is refused
+    /// with an error naming the source, and says whether the configuration is at fault.
+    #[tokio::test]
+    async fn load_from_the_environment_and_load_failures() {
+        let rules = || TokenRules::new(secs(60), 0);
+        let inline =
+            |value: &str| Box::new(Inline::new("JWT_SECRET", Zeroizing::new(value.into())));
+        let rotation = Rotation { activation: Duration::ZERO, grace: secs(60) };
+        let hs256 = policy(SigningAlgorithm::Hs256);
+        let store = KeyStore::load(inline(SECRET_V1), hs256, rotation, rules()).await.unwrap();
+        assert!(!store.refreshes());
+        let token = store.issue("a@b.c").unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid, None);
+        assert_eq!(store.key_in_use().0, 0);
+
+        let err = KeyStore::load(inline("hunter2"), hs256, rotation, rules()).await.unwrap_err();
+        assert!(err.is_configuration());
+        let message = err.to_string();
+        assert!(
+            message.starts_with("JWT_SECRET: the JWT secret is 7 bytes")
+                && !message.contains("hunter2")
+        );
+
+        let parameter = FakeParameter::with(SECRET_V1);
+        parameter.failing.store(true, Ordering::SeqCst);
+        let err = KeyStore::load(Box::new(parameter), hs256, rotation, rules()).await.unwrap_err();
+        assert!(!err.is_configuration(), "an unreachable source may work after a restart");
     }
 
     /// HS256, as the service always behaved: a new version signs as soon as a refresh sees it
     /// (`kid` = version); the old secret's tokens verify until the grace period ends, then
-    /// not, and an old `kid` does not trigger a re-read.
+    /// not, and an old `kid` does not trigger a re-read. The key gauge follows the new version.
     #[tokio::test]
     async fn hs256_rotation_signs_at_once_then_grace_ends() {
         let t0 = Instant::now();
         let parameter = FakeParameter::with(SECRET_V1);
-        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 60);
+        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 60).await;
+        assert!(store.refreshes());
         let old = store.issue_at("a@b.c", t0).unwrap();
         assert_eq!(kid(&old), "1");
+        assert_eq!(store.key_in_use().0, 1);
         assert!(store.jwks_at(t0).is_empty(), "a secret is never published");
 
         parameter.put(SECRET_V2);
         store.refresh_at(t0 + secs(10)).await;
+        assert_eq!(store.key_in_use().0, 2);
         let new = store.issue_at("a@b.c", t0 + secs(10)).unwrap();
         assert_eq!(kid(&new), "2");
         assert!(store.verify_at(&new, t0 + secs(10)).await.is_ok());
@@ -635,7 +498,7 @@ mod tests {
     async fn zero_grace_revokes_at_once() {
         let t0 = Instant::now();
         let parameter = FakeParameter::with(SECRET_V1);
-        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 0);
+        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 0).await;
         let old = store.issue_at("a@b.c", t0).unwrap();
         parameter.put(SECRET_V2);
         store.refresh_at(t0 + secs(1)).await;
@@ -653,8 +516,8 @@ mod tests {
     async fn hs256_on_demand_refresh_is_rate_limited_and_single_flight() {
         let t0 = Instant::now();
         let parameter = FakeParameter::with(SECRET_V1);
-        let lagging = store(&parameter, SigningAlgorithm::Hs256, 0, 60);
-        let ahead = store(&parameter, SigningAlgorithm::Hs256, 0, 60);
+        let lagging = store(&parameter, SigningAlgorithm::Hs256, 0, 60).await;
+        let ahead = store(&parameter, SigningAlgorithm::Hs256, 0, 60).await;
         parameter.put(SECRET_V2);
         ahead.refresh_at(t0).await;
         let tokens: Vec<String> = (0..3).map(|_| ahead.issue_at("a@b.c", t0).unwrap()).collect();
@@ -673,7 +536,7 @@ mod tests {
         let forged = {
             let (secret, _) = Secret::new("x".repeat(40), false).unwrap();
             let rules = TokenRules::new(secs(60), 0);
-            rules.issue(&KeyPair::new(&secret, Some("99".into())), "evil@b.c").unwrap()
+            rules.issue(&KeyPair::hmac(&secret, Some("99".into())), "evil@b.c").unwrap()
         };
         let before = parameter.fetches();
         assert_eq!(
@@ -703,7 +566,7 @@ mod tests {
     async fn failures_at_refresh_keep_the_last_good_key() {
         let t0 = Instant::now();
         let parameter = FakeParameter::with(SECRET_V1);
-        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 60);
+        let store = store(&parameter, SigningAlgorithm::Hs256, 0, 60).await;
         let token = store.issue_at("a@b.c", t0).unwrap();
 
         parameter.failing.store(true, Ordering::SeqCst);
@@ -732,10 +595,10 @@ mod tests {
         );
         let t0 = Instant::now();
         let parameter = FakeParameter::with(ES256_1);
-        let store = store(&parameter, SigningAlgorithm::Es256, 100, 50);
+        let store = store(&parameter, SigningAlgorithm::Es256, 100, 50).await;
         let signer_v2 = {
             let other = FakeParameter::with(ES256_2);
-            self::store(&other, SigningAlgorithm::Es256, 100, 50)
+            self::store(&other, SigningAlgorithm::Es256, 100, 50).await
         };
         let v1_token = store.issue_at("a@b.c", t0).unwrap();
         assert_eq!(kid(&v1_token), k1);
@@ -780,7 +643,7 @@ mod tests {
         );
         let t0 = Instant::now();
         let parameter = FakeParameter::with(ED25519_1);
-        let store = store(&parameter, SigningAlgorithm::EdDsa, 100, 50);
+        let store = store(&parameter, SigningAlgorithm::EdDsa, 100, 50).await;
         parameter.put(ED25519_2);
         store.refresh_at(t0 + secs(10)).await;
         parameter.put(ED25519_1); // a roll-back to the first key, as version 3
@@ -802,8 +665,8 @@ mod tests {
     async fn es256_unknown_kid_and_outside_keys() {
         let t0 = Instant::now();
         let parameter = FakeParameter::with(ES256_1);
-        let lagging = store(&parameter, SigningAlgorithm::Es256, 100, 50);
-        let ahead = store(&parameter, SigningAlgorithm::Es256, 0, 50);
+        let lagging = store(&parameter, SigningAlgorithm::Es256, 100, 50).await;
+        let ahead = store(&parameter, SigningAlgorithm::Es256, 0, 50).await;
         parameter.put(ES256_2);
         ahead.refresh_at(t0).await;
         let v2_token = ahead.issue_at("a@b.c", t0).unwrap();

@@ -3,26 +3,34 @@
 //! The code records through the [`metrics`] facade, always through the functions of this
 //! module, so that every name and label lives here. Each binary installs one exporter:
 //!
-//! - the server, [`Prometheus`]: Prometheus text served on the admin port's `GET /metrics`,
-//!   plus the process metrics (`process_*`) read at each scrape;
-//! - Lambda, [`Emf`]: CloudWatch Embedded Metric Format lines on stdout, written after each
-//!   invocation, which CloudWatch Logs turns into metrics with no agent.
+//! - the server, [`Prometheus`] (`prometheus.rs`): Prometheus text served on the admin port's
+//!   `GET /metrics`, plus the process metrics (`process_*`) read at each scrape;
+//! - Lambda, [`Emf`] (`emf.rs`): CloudWatch Embedded Metric Format lines on stdout, written
+//!   after each invocation, which CloudWatch Logs turns into metrics with no agent.
+//!
+//! This file is the catalogue (every name, label and help text) and the recording functions.
+//! Gauges that describe state rather than events (the key in use) are read when the metrics
+//! are exported, from whoever holds that state ([`KeyInUse`]).
 //!
 //! Until an exporter is installed (unit tests, benchmarks without one) recording is a no-op.
 //!
-//! Labels are bounded and never carry client input: routes are the known paths plus `other`,
+//! Labels are bounded and never carry client input: routes are the router's [`Route`]s,
 //! methods the common ones plus `other`, statuses the codes this service answers plus `other`,
 //! outcomes and results fixed enums. No metric carries an email, a token, a secret or a
 //! client's path. See docs/operations.md for the list with types and labels.
 
+mod emf;
+mod prometheus;
+
+pub use emf::Emf;
+pub use prometheus::Prometheus;
+
+use crate::route::Route;
+use crate::token::{Rejection, SigningAlgorithm};
 use http::{Method, StatusCode};
 use metrics::{Counter, Gauge, Histogram, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use crate::token::{Rejection, SigningAlgorithm};
+use std::time::{Duration, SystemTime};
 
 /// Prefix of every metric of this service (the process metrics keep their standard names).
 pub const PREFIX: &str = "simple_jwt_api_";
@@ -33,12 +41,6 @@ pub const NAMESPACE: &str = "simple-jwt-api";
 /// microseconds, so the buckets start at 25 µs; the top ones catch a stalled secret re-read.
 pub const DURATION_BUCKETS: &[f64] =
     &[0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.01, 0.05, 0.25, 1.0, 5.0];
-
-/// How often the Prometheus recorder folds recorded histogram samples into its buckets. The
-/// recorder keeps every sample (16 bytes, with its timestamp) until then, so this bounds that
-/// backlog: at 100,000 requests/s a second of samples is about 1.5 MiB. With 5 s, peak RSS
-/// under load was 3–4 MiB higher (docs/operations.md, "Cost").
-const UPKEEP_PERIOD: Duration = Duration::from_secs(1);
 
 macro_rules! name {
     ($suffix:literal) => {
@@ -75,11 +77,8 @@ pub const NAMES: &[&str] = &[
     BUILD_INFO,
 ];
 
-/// The `route` label: the paths the service routes (each is its own label), and `other` for
-/// every other path.
-const ROUTES: [&str; 5] =
-    ["/", "/auth", "/contents", crate::dispatch::JWKS_PATH, crate::dispatch::DISCOVERY_PATH];
-const ROUTE_LABELS: usize = ROUTES.len() + 1;
+/// The `route` label: one per [`Route`] (its path, or `other`).
+const ROUTE_LABELS: usize = Route::ALL.len();
 const METHODS: [Method; 7] = [
     Method::GET,
     Method::POST,
@@ -203,12 +202,13 @@ struct Instruments {
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
 
-/// The key in use: its version (0 for a secret from the environment) and when it was
-/// installed, in milliseconds since the Unix epoch (0: none yet). Kept here, not in a gauge,
-/// because keys are installed at start-up, possibly before an exporter is, and the age is
-/// computed when metrics are exported.
-static KEY_VERSION_IN_USE: AtomicI64 = AtomicI64::new(0);
-static KEY_INSTALLED_MS: AtomicU64 = AtomicU64::new(0);
+/// Whoever holds the signing keys, asked for the key gauges each time the metrics are
+/// exported (the key store implements it; the exporters hold it).
+pub trait KeyInUse: Send + Sync {
+    /// The version of the key installed last (0 for material from the environment) and when
+    /// it was installed in this process.
+    fn key_in_use(&self) -> (i64, SystemTime);
+}
 
 impl Instruments {
     /// Describes every metric (type, unit, help) and registers the handles, with the
@@ -234,7 +234,7 @@ impl Instruments {
         metrics::describe_counter!(
             KEY_REFRESHES,
             Unit::Count,
-            "Reads of the secret after start-up, by result (rotated, unchanged, failed)."
+            "Reads of the key material after start-up, by result (rotated, unchanged, failed)."
         );
         metrics::describe_gauge!(
             KEY_VERSION,
@@ -270,7 +270,7 @@ impl Instruments {
         )
         .set(1.0);
 
-        let route_labels = ROUTES.into_iter().chain(["other"]);
+        let route_labels = Route::ALL.iter().map(|route| route.label());
         Instruments {
             requests: (0..ROUTE_LABELS * METHOD_LABELS * STATUS_LABELS)
                 .map(|_| OnceLock::new())
@@ -302,21 +302,19 @@ impl Instruments {
 
     fn request_counter(&self, route: usize, method: usize, status: usize) -> &Counter {
         self.requests[(route * METHOD_LABELS + method) * STATUS_LABELS + status].get_or_init(|| {
-            let route = ROUTES.get(route).copied().unwrap_or("other");
+            let route = Route::ALL[route].label();
             let method = METHODS.get(method).map_or("other", Method::as_str);
             let status = STATUSES.get(status).map_or("other", |code| status_label(*code));
             metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status)
         })
     }
 
-    /// Sets the gauges computed at export time (the key's version and age).
-    fn refresh_gauges(&self) {
-        let installed_ms = KEY_INSTALLED_MS.load(Ordering::Relaxed);
-        if installed_ms == 0 {
-            return;
-        }
-        self.key_version.set(KEY_VERSION_IN_USE.load(Ordering::Relaxed) as f64);
-        self.key_age.set(unix_ms().saturating_sub(installed_ms) as f64 / 1000.0);
+    /// Sets the gauges read at export time: the version and age of the key in use.
+    fn refresh_gauges(&self, keys: &dyn KeyInUse) {
+        let (version, installed) = keys.key_in_use();
+        self.key_version.set(version as f64);
+        let age = SystemTime::now().duration_since(installed).unwrap_or_default();
+        self.key_age.set(age.as_secs_f64());
     }
 }
 
@@ -342,21 +340,30 @@ fn status_label(code: u16) -> &'static str {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
-}
-
 fn instruments() -> Option<&'static Instruments> {
     INSTRUMENTS.get()
 }
 
+/// Describes and registers every metric with the recorder an exporter has just installed
+/// (once per process; `server`: whether connection gauges exist).
+fn register(server: bool, algorithm: SigningAlgorithm) {
+    let _ = INSTRUMENTS.set(Instruments::register(server, algorithm));
+}
+
+/// Sets the export-time gauges from `keys` (each exporter calls it before it writes).
+fn refresh_gauges(keys: &dyn KeyInUse) {
+    if let Some(instruments) = instruments() {
+        instruments.refresh_gauges(keys);
+    }
+}
+
 /// Records one answered request: the request counter, the duration histogram and, for 413
-/// and 408, the body-limit and timeout counters. The one call dispatch makes per request.
-pub fn request(method: &Method, path: &str, status: StatusCode, elapsed: Duration) {
+/// and 408, the body-limit and timeout counters. The one call made per request.
+pub fn request(route: Route, method: &Method, status: StatusCode, elapsed: Duration) {
     let Some(instruments) = instruments() else {
         return;
     };
-    let route = ROUTES.iter().position(|known| *known == path).unwrap_or(ROUTES.len());
+    let route = route.index();
     let method = METHODS.iter().position(|known| known == method).unwrap_or(METHODS.len());
     let code = status.as_u16();
     let status = STATUSES.iter().position(|known| *known == code).unwrap_or(STATUSES.len());
@@ -383,18 +390,11 @@ pub fn verification(outcome: Verification) {
     }
 }
 
-/// Records one read of the secret after start-up (hook in `keys.rs`).
+/// Records one read of the key material after start-up.
 pub fn key_refresh(result: KeyRefresh) {
     if let Some(instruments) = instruments() {
         instruments.key_refreshes[result as usize].increment(1);
     }
-}
-
-/// Records that the key with `version` (`None`: a secret from the environment) became the
-/// signing key now (hook in `keys.rs`). Works before an exporter is installed.
-pub fn key_installed(version: Option<i64>) {
-    KEY_VERSION_IN_USE.store(version.unwrap_or(0), Ordering::Relaxed);
-    KEY_INSTALLED_MS.store(unix_ms().max(1), Ordering::Relaxed);
 }
 
 /// Records a connection opened (+1) or closed (-1).
@@ -435,113 +435,6 @@ pub enum InstallError {
     AlreadyInstalled(String),
 }
 
-/// The server's exporter: renders the Prometheus text format for `GET /metrics`. Cloning is
-/// shallow.
-#[derive(Clone)]
-pub struct Prometheus {
-    handle: PrometheusHandle,
-    process: metrics_process::Collector,
-}
-
-impl std::fmt::Debug for Prometheus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prometheus").finish_non_exhaustive()
-    }
-}
-
-impl Prometheus {
-    /// Installs the Prometheus recorder as the process's recorder, registers every metric
-    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric) and
-    /// starts the background upkeep. Call once, in a Tokio runtime.
-    pub fn install(algorithm: SigningAlgorithm) -> Result<Self, InstallError> {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full(DURATION.to_owned()),
-                DURATION_BUCKETS,
-            )
-            .expect("the duration buckets are not empty")
-            .build_recorder();
-        let handle = recorder.handle();
-        metrics::set_global_recorder(recorder)
-            .map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
-        let process = metrics_process::Collector::default();
-        process.describe();
-        let _ = INSTRUMENTS.set(Instruments::register(true, algorithm));
-        let upkeep = handle.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(UPKEEP_PERIOD);
-            loop {
-                ticks.tick().await;
-                upkeep.run_upkeep();
-            }
-        });
-        Ok(Prometheus { handle, process })
-    }
-
-    /// The Prometheus text exposition of every metric, the process metrics read now.
-    pub fn render(&self) -> String {
-        self.process.collect();
-        if let Some(instruments) = instruments() {
-            instruments.refresh_gauges();
-        }
-        self.handle.render()
-    }
-}
-
-/// Lambda's exporter: writes the metrics recorded since the last flush as CloudWatch Embedded
-/// Metric Format lines.
-#[derive(Clone, Copy)]
-pub struct Emf {
-    collector: &'static metrics_cloudwatch_embedded::Collector,
-}
-
-impl std::fmt::Debug for Emf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emf").finish_non_exhaustive()
-    }
-}
-
-impl Emf {
-    /// Installs the EMF recorder as the process's recorder (namespace [`NAMESPACE`]; a
-    /// `function` dimension when the function's name is known) and registers every metric
-    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric).
-    pub fn install(
-        function_name: Option<&str>,
-        algorithm: SigningAlgorithm,
-    ) -> Result<Self, InstallError> {
-        let mut builder =
-            metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE);
-        if let Some(name) = function_name {
-            builder = builder.with_dimension("function", name.to_owned());
-        }
-        let collector =
-            builder.init().map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
-        let _ = INSTRUMENTS.set(Instruments::register(false, algorithm));
-        Ok(Emf { collector })
-    }
-
-    /// Writes what was recorded since the last flush to `out`, one JSON document per line
-    /// and label set (counters as deltas, histogram samples as value lists, gauges as
-    /// current values).
-    pub fn flush(&self, out: impl std::io::Write) -> std::io::Result<()> {
-        if let Some(instruments) = instruments() {
-            instruments.refresh_gauges();
-        }
-        self.collector.flush(out)
-    }
-
-    /// Runs `invocation`, then writes the metrics to stdout before the response is handed
-    /// back: Lambda may freeze the process as soon as it has the response. Stdout stays
-    /// locked while writing, so the lines never interleave with log lines.
-    pub async fn flushed<F: std::future::Future>(self, invocation: F) -> F::Output {
-        let output = invocation.await;
-        if let Err(err) = self.flush(std::io::stdout().lock()) {
-            tracing::warn!(error = %err, "could not write the CloudWatch metrics");
-        }
-        output
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,68 +458,6 @@ mod tests {
             assert_eq!(*result as usize, index);
         }
         assert!(NAMES.iter().all(|name| name.starts_with(PREFIX)));
-    }
-
-    /// The Lambda exporter writes valid CloudWatch Embedded Metric Format: every line is a
-    /// JSON object whose `_aws` member has a millisecond `Timestamp` and one `CloudWatchMetrics`
-    /// directive (namespace, one dimension set, metric names and units); every dimension and
-    /// every metric named there has its value at the top level; the names are this module's.
-    /// Counters go out as deltas: a second flush with nothing recorded writes only gauges.
-    /// (The only test in this binary that installs a recorder: there is one per process.)
-    #[test]
-    fn emf_lines_are_valid_embedded_metric_format() {
-        let emf = Emf::install(Some("unit-test-function"), SigningAlgorithm::EdDsa).unwrap();
-        key_installed(Some(7));
-        request(&Method::POST, "/auth", StatusCode::OK, Duration::from_micros(120));
-        request(
-            &Method::GET,
-            "/secret-path/user@example.com",
-            StatusCode::NOT_FOUND,
-            Duration::ZERO,
-        );
-        token_issued();
-        verification(Verification::Rejected(Rejection::Expired));
-        let mut out = Vec::new();
-        emf.flush(&mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(!text.contains("user@example.com") && !text.contains("secret-path"), "{text}");
-
-        let mut seen = std::collections::BTreeSet::new();
-        for line in text.lines() {
-            let document: serde_json::Value = serde_json::from_str(line).unwrap();
-            let aws = &document["_aws"];
-            assert!(aws["Timestamp"].as_u64().unwrap() > 1_600_000_000_000, "{line}");
-            let directives = aws["CloudWatchMetrics"].as_array().unwrap();
-            assert_eq!(directives.len(), 1, "{line}");
-            let directive = &directives[0];
-            assert_eq!(directive["Namespace"], NAMESPACE);
-            let dimension_sets = directive["Dimensions"].as_array().unwrap();
-            assert_eq!(dimension_sets.len(), 1, "{line}");
-            let dimensions = dimension_sets[0].as_array().unwrap();
-            assert!(dimensions.len() <= 30 && dimensions.iter().any(|d| d == "function"));
-            for dimension in dimensions {
-                assert!(document[dimension.as_str().unwrap()].is_string(), "{line}");
-            }
-            for metric in directive["Metrics"].as_array().unwrap() {
-                let name = metric["Name"].as_str().unwrap();
-                assert!(NAMES.contains(&name), "{name}");
-                let value = &document[name];
-                assert!(value.is_number() || value.as_array().is_some_and(|v| !v.is_empty()));
-                seen.insert(name.to_owned());
-            }
-        }
-        for name in [REQUESTS, DURATION, TOKENS_ISSUED, VERIFICATIONS, KEY_VERSION, BUILD_INFO] {
-            assert!(seen.contains(name), "{name} missing from {text}");
-        }
-        assert!(text.contains(r#""route":"other""#), "{text}");
-        assert!(text.contains(r#""outcome":"expired""#), "{text}");
-        assert!(text.contains(r#""algorithm":"EdDSA""#), "the configured algorithm: {text}");
-
-        let mut again = Vec::new();
-        emf.flush(&mut again).unwrap();
-        let again = String::from_utf8(again).unwrap();
-        assert!(!again.contains(REQUESTS) && !again.contains(TOKENS_ISSUED), "{again}");
-        assert!(again.contains(KEY_AGE), "{again}");
-        assert!(!text.contains(OPEN_CONNECTIONS), "no connections on Lambda: {text}");
+        assert_eq!(ROUTE_LABELS, Route::ALL.len());
     }
 }
