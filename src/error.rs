@@ -6,7 +6,7 @@
 
 use crate::response::json_response;
 use bytes::Bytes;
-use http::header::{ALLOW, WWW_AUTHENTICATE};
+use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use std::borrow::Cow;
 
@@ -37,6 +37,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The body did not arrive in full within the server's body read timeout.
     RequestTimeout,
+    /// Expensive work was refused because the service is at its bound for it
+    /// ([`crate::admission`]); the client may retry after `retry_after`.
+    Overloaded {
+        /// The `Retry-After` of the answer.
+        retry_after: std::time::Duration,
+    },
     /// A fault of ours (for example, signing failed). The body says nothing more.
     Internal,
 }
@@ -52,6 +58,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +78,9 @@ impl ApiError {
                 "request body must be JSON (Content-Type: application/json)".into()
             }
             ApiError::RequestTimeout => "request body was not received in time".into(),
+            ApiError::Overloaded { retry_after } => {
+                format!("the service is busy; retry after {} s", retry_after.as_secs()).into()
+            }
             ApiError::Internal => "internal server error".into(),
         }
     }
@@ -93,6 +103,9 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Overloaded { retry_after } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
             }
             ApiError::BadRequest(_)
             | ApiError::NotFound
@@ -127,6 +140,11 @@ mod tests {
             (ApiError::PayloadTooLarge { limit: 10 }, 413, None),
             (ApiError::UnsupportedMediaType, 415, None),
             (ApiError::RequestTimeout, 408, None),
+            (
+                ApiError::Overloaded { retry_after: std::time::Duration::from_secs(2) },
+                503,
+                Some((RETRY_AFTER, "2")),
+            ),
             (ApiError::Internal, 500, None),
         ];
         for (error, status, header) in table {

@@ -27,12 +27,14 @@
 //! | [`token`] | JWT mechanics: algorithms, key pairs and their JWK/`kid`, issuing and verification rules |
 //! | [`key_material`] | the HMAC secret's and the PEM private key's policy, zeroizing |
 //! | [`metrics`] | metric names and labels; the Prometheus (server) and EMF (Lambda) exporters |
+//! | [`admission`] | bounded concurrency for expensive work (503 + `Retry-After` past it) |
 //! | [`route`] | the routes, decided once from the path |
 //! | [`error`], [`response`] | the one error enum and its HTTP mapping; response helpers |
 //! | [`telemetry`] | JSON log output |
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod admission;
 pub mod aws;
 pub mod config;
 pub mod dispatch;
