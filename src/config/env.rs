@@ -3,6 +3,7 @@
 
 use super::ConfigError;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// The variables as the sections read them.
@@ -46,32 +47,54 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// A whole number of seconds (`default` when unset).
-    pub(super) fn seconds(
+    /// A count within `range` (`default` when unset). Every count and duration the service
+    /// reads goes through a range: an absurd value (`u64::MAX`) stops start-up with a message
+    /// naming the variable, instead of overflowing later, where it would panic a connection or
+    /// silently end the key refresh.
+    pub(super) fn count_in<T>(
         &self,
         variable: &'static str,
-        default: u64,
-    ) -> Result<Duration, ConfigError> {
-        self.parse_or(variable, default).map(Duration::from_secs)
+        default: T,
+        range: RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse_or(variable, default)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(
+                variable,
+                format!("is {value}; must be between {} and {}", range.start(), range.end()),
+            ));
+        }
+        Ok(value)
     }
 
-    /// A whole number of seconds, at least one.
-    pub(super) fn positive_seconds(
+    /// A whole number of seconds within `range` (`default` when unset).
+    pub(super) fn seconds_in(
         &self,
         variable: &'static str,
         default: u64,
+        range: RangeInclusive<u64>,
     ) -> Result<Duration, ConfigError> {
-        let duration = self.seconds(variable, default)?;
-        if duration.is_zero() {
-            return Err(ConfigError::new(variable, "must be at least 1"));
-        }
-        Ok(duration)
+        self.count_in(variable, default, range).map(Duration::from_secs)
     }
 
     /// `true`/`1`/`yes` or `false`/`0`/`no` (any case); unset is false.
     pub(super) fn flag(&self, variable: &'static str) -> Result<bool, ConfigError> {
+        self.flag_or(variable, false)
+    }
+
+    /// `true`/`1`/`yes` or `false`/`0`/`no` (any case); unset is `default`.
+    pub(super) fn flag_or(
+        &self,
+        variable: &'static str,
+        default: bool,
+    ) -> Result<bool, ConfigError> {
         match self.get(variable).map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("false" | "0" | "no") => Ok(false),
+            None => Ok(default),
+            Some("false" | "0" | "no") => Ok(false),
             Some("true" | "1" | "yes") => Ok(true),
             Some(other) => Err(ConfigError::new(
                 variable,

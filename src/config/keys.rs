@@ -6,6 +6,7 @@ use super::ConfigError;
 use super::env::Env;
 use crate::keys::{KeyPolicy, Rotation};
 use crate::token::SigningAlgorithm;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -25,6 +26,15 @@ pub const DEFAULT_JWKS_MAX_AGE_SECONDS: u64 = 300;
 /// a verifier may hold a JWKS fetched from a pod that had not refreshed yet (up to one
 /// refresh period, 300 s) for up to the JWKS max-age (300 s); 900 s covers both with margin.
 pub const DEFAULT_ACTIVATION_SECONDS: u64 = 900;
+
+/// Accepted range of `JWT_SECRET_REFRESH_SECONDS` (0: never re-read; at most a day).
+pub const REFRESH_RANGE: RangeInclusive<u64> = 0..=86_400;
+/// Accepted range of `JWT_SECRET_GRACE_SECONDS` (at most 366 days, the longest token lifetime).
+pub const GRACE_RANGE: RangeInclusive<u64> = 0..=31_622_400;
+/// Accepted range of `JWT_KEY_ACTIVATION_SECONDS` (at most a week).
+pub const ACTIVATION_RANGE: RangeInclusive<u64> = 0..=604_800;
+/// Accepted range of `JWKS_MAX_AGE_SECONDS` (at most a day).
+pub const JWKS_MAX_AGE_RANGE: RangeInclusive<u64> = 0..=86_400;
 
 /// The variables of this section.
 pub const VARIABLES: &[&str] = &[
@@ -118,7 +128,11 @@ impl KeysConfig {
                 ));
             }
         }
-        let jwks_max_age = env.seconds("JWKS_MAX_AGE_SECONDS", DEFAULT_JWKS_MAX_AGE_SECONDS)?;
+        let jwks_max_age = env.seconds_in(
+            "JWKS_MAX_AGE_SECONDS",
+            DEFAULT_JWKS_MAX_AGE_SECONDS,
+            JWKS_MAX_AGE_RANGE,
+        )?;
         let material = match env.raw(value_variable) {
             Some(value) => {
                 KeyMaterial::Inline { variable: value_variable, value: Zeroizing::new(value) }
@@ -138,19 +152,33 @@ impl KeysConfig {
                         ));
                     }
                 };
-                let refresh = env.seconds("JWT_SECRET_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS)?;
-                let grace = env.seconds("JWT_SECRET_GRACE_SECONDS", DEFAULT_GRACE_SECONDS)?;
+                let refresh = env.seconds_in(
+                    "JWT_SECRET_REFRESH_SECONDS",
+                    DEFAULT_REFRESH_SECONDS,
+                    REFRESH_RANGE,
+                )?;
+                let grace =
+                    env.seconds_in("JWT_SECRET_GRACE_SECONDS", DEFAULT_GRACE_SECONDS, GRACE_RANGE)?;
                 let activation = if algorithm.is_public_key() {
-                    let activation =
-                        env.seconds("JWT_KEY_ACTIVATION_SECONDS", DEFAULT_ACTIVATION_SECONDS)?;
-                    if activation < jwks_max_age {
+                    let activation = env.seconds_in(
+                        "JWT_KEY_ACTIVATION_SECONDS",
+                        DEFAULT_ACTIVATION_SECONDS,
+                        ACTIVATION_RANGE,
+                    )?;
+                    // A verifier may hold a JWKS fetched from a pod that has not re-read SSM
+                    // yet (up to one refresh period) for up to the max-age: the new key must
+                    // not sign before both have passed.
+                    let needed = refresh + jwks_max_age;
+                    if activation < needed {
                         return Err(ConfigError::new(
                             "JWT_KEY_ACTIVATION_SECONDS",
                             format!(
-                                "is {}, shorter than JWKS_MAX_AGE_SECONDS ({}): verifiers caching \
-                                 the JWKS would meet tokens signed with a key they do not hold yet",
+                                "is {}, shorter than JWKS_MAX_AGE_SECONDS ({}) plus \
+                                 JWT_SECRET_REFRESH_SECONDS ({}): verifiers caching the JWKS \
+                                 would meet tokens signed with a key they do not hold yet",
                                 activation.as_secs(),
-                                jwks_max_age.as_secs()
+                                jwks_max_age.as_secs(),
+                                refresh.as_secs(),
                             ),
                         ));
                     }

@@ -9,16 +9,19 @@
 //! | `keys.rs` | [`KeysConfig`]: algorithm, key material (as data), rotation, JWKS caching |
 //! | `tokens.rs` | [`TokensConfig`]: lifetime, leeway, `iss`, `aud` |
 //! | `server.rs` | [`ServerConfig`]: listeners, client bounds, shutdown (the `server` binary) |
+//! | `admission.rs` | [`AdmissionConfig`]: how much signature verification runs and waits at once |
 //! | `env.rs` | the lookup and the parsers the sections share |
 //!
 //! The request body cap, the log filter and the Lambda function's name are one variable each
 //! and live here.
 
+pub mod admission;
 mod env;
 pub mod keys;
 pub mod server;
 pub mod tokens;
 
+pub use admission::AdmissionConfig;
 pub use keys::{KeyMaterial, KeysConfig};
 pub use server::ServerConfig;
 pub use tokens::TokensConfig;
@@ -27,6 +30,8 @@ use env::Env;
 
 /// Default request body cap.
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// Largest `BODY_LIMIT_BYTES` accepted: 16 MiB, far above any `POST /auth` body.
+pub const MAX_BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The variables read here rather than by a section.
 const OWN_VARIABLES: &[&str] = &["BODY_LIMIT_BYTES", "LOG_LEVEL", "AWS_LAMBDA_FUNCTION_NAME"];
@@ -34,7 +39,8 @@ const OWN_VARIABLES: &[&str] = &["BODY_LIMIT_BYTES", "LOG_LEVEL", "AWS_LAMBDA_FU
 /// Every environment variable the binaries read (besides the AWS SDK's standard ones on the
 /// SSM path). Deployment manifests are checked against this list.
 pub fn variables() -> Vec<&'static str> {
-    [keys::VARIABLES, tokens::VARIABLES, server::VARIABLES, OWN_VARIABLES].concat()
+    [keys::VARIABLES, tokens::VARIABLES, server::VARIABLES, admission::VARIABLES, OWN_VARIABLES]
+        .concat()
 }
 
 /// The whole configuration, read once at start-up.
@@ -46,6 +52,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// The `server` binary's listeners and bounds (the Lambda binary ignores them).
     pub server: ServerConfig,
+    /// The bounds on expensive work, on both adapters.
+    pub admission: AdmissionConfig,
     /// Request body cap in bytes (`BODY_LIMIT_BYTES`), on both adapters.
     pub body_limit: usize,
     /// `tracing` filter directive (`LOG_LEVEL`), already validated.
@@ -89,15 +97,14 @@ impl Config {
         let server = ServerConfig::read(&env)?;
         let keys = KeysConfig::read(&env)?;
         let tokens = TokensConfig::read(&env)?;
-        let body_limit = env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?;
-        if body_limit == 0 {
-            return Err(ConfigError::new("BODY_LIMIT_BYTES", "must be at least 1"));
-        }
+        let admission = AdmissionConfig::read(&env)?;
+        let body_limit =
+            env.count_in("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES, 1..=MAX_BODY_LIMIT_BYTES)?;
         let log_level = env.get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
         crate::telemetry::parse_filter(&log_level)
             .map_err(|err| ConfigError::new("LOG_LEVEL", err))?;
         let function_name = env.trimmed("AWS_LAMBDA_FUNCTION_NAME");
-        Ok(Config { keys, tokens, server, body_limit, log_level, function_name })
+        Ok(Config { keys, tokens, server, admission, body_limit, log_level, function_name })
     }
 }
 
@@ -158,6 +165,13 @@ mod tests {
         assert_eq!(server.header_read_timeout, Duration::from_secs(10));
         assert_eq!(server.body_read_timeout, Duration::from_secs(30));
         assert_eq!(server.max_connections, 10_000);
+        assert!(server.h2c);
+        assert_eq!(server.max_h2_streams, 32);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(
+            config.admission,
+            AdmissionConfig { verify_limit: cpus, verify_queue: 16 * cpus }
+        );
         assert_eq!(config.tokens.ttl, Duration::from_secs(1_209_600));
         assert_eq!(config.tokens.leeway_seconds, 30);
         assert_eq!((config.tokens.issuer, config.tokens.audience), (None, None));
@@ -195,8 +209,13 @@ mod tests {
             ("ADMIN_PORT", "9100"),
             ("ADMIN_BIND_ADDRESS", "127.0.0.1"),
             ("AWS_LAMBDA_FUNCTION_NAME", "jwt-prod"),
+            ("H2C_ENABLED", "false"),
+            ("MAX_H2_STREAMS", "100"),
+            ("VERIFY_CONCURRENCY", "3"),
+            ("VERIFY_QUEUE", "0"),
         ])
         .unwrap();
+        assert_eq!(config.admission, AdmissionConfig { verify_limit: 3, verify_queue: 0 });
         let server = config.server;
         assert_eq!(server.bind, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(server.drain_timeout, Duration::from_secs(3));
@@ -205,6 +224,8 @@ mod tests {
         assert_eq!(server.max_connections, 50);
         assert_eq!(server.shutdown_delay, Duration::ZERO);
         assert_eq!(server.admin, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(!server.h2c);
+        assert_eq!(server.max_h2_streams, 100);
         assert_eq!(config.tokens.ttl, Duration::from_secs(60));
         assert_eq!(config.tokens.leeway_seconds, 0);
         assert_eq!(config.body_limit, 1024);
@@ -264,7 +285,7 @@ mod tests {
         };
         assert_eq!((name.as_str(), *variable), ("/prod/jwt-key", "JWT_PRIVATE_KEY_PARAMETER"));
         assert_eq!(rotation.activation, Duration::from_secs(900));
-        assert!(rotation.activation > ssm.keys.jwks_max_age);
+        assert!(rotation.activation >= ssm.keys.jwks_max_age + Duration::from_secs(300));
         assert_eq!(rotation.grace, Duration::from_secs(3600));
         assert_eq!(ssm.tokens.issuer.as_deref(), Some("https://auth.example.com"));
         assert_eq!(ssm.tokens.audience.as_deref(), Some("orders-api"));
@@ -273,6 +294,7 @@ mod tests {
             ("JWT_ALGORITHM", "ES256"),
             ("JWT_PRIVATE_KEY_PARAMETER", "/k"),
             ("JWKS_MAX_AGE_SECONDS", "1"),
+            ("JWT_SECRET_REFRESH_SECONDS", "1"),
             ("JWT_KEY_ACTIVATION_SECONDS", "2"),
             ("JWT_ISSUER", "http://127.0.0.1:8080"),
         ])
@@ -292,6 +314,40 @@ mod tests {
         }
         let config = config(&[("JWT_SECRET", SECRET), ("ADMIN_PORT", "0")]).unwrap();
         assert_eq!(config.server.admin, Some("0.0.0.0:0".parse().unwrap()));
+    }
+
+    /// Every count and duration out of its range: `u64::MAX`, and just past the bound.
+    fn out_of_range_cases() -> Vec<(Vec<(&'static str, &'static str)>, &'static str)> {
+        const MAX: &str = "18446744073709551615";
+        let secret = ("JWT_SECRET", SECRET);
+        let ssm = ("JWT_SECRET_PARAMETER", "/p");
+        let es256 = [("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY_PARAMETER", "/k")];
+        let table: &[(&[(&str, &str)], &str, &[&str])] = &[
+            (&[ssm], "JWT_SECRET_REFRESH_SECONDS", &["86401"]),
+            (&[ssm], "JWT_SECRET_GRACE_SECONDS", &["31622401"]),
+            (&es256, "JWT_KEY_ACTIVATION_SECONDS", &["604801"]),
+            (&[secret], "JWKS_MAX_AGE_SECONDS", &["86401"]),
+            (&[secret], "TOKEN_TTL_SECONDS", &["31622401"]),
+            (&[secret], "TOKEN_LEEWAY_SECONDS", &["301"]),
+            (&[secret], "BODY_LIMIT_BYTES", &["16777217"]),
+            (&[secret], "HEADER_READ_TIMEOUT_SECONDS", &["3601"]),
+            (&[secret], "BODY_READ_TIMEOUT_SECONDS", &["3601"]),
+            (&[secret], "MAX_CONNECTIONS", &["1000001"]),
+            (&[secret], "SHUTDOWN_DRAIN_SECONDS", &["3601"]),
+            (&[secret], "SHUTDOWN_DELAY_SECONDS", &["3601"]),
+            (&[secret], "MAX_H2_STREAMS", &["0", "1001"]),
+            (&[secret], "VERIFY_CONCURRENCY", &["0", "1025"]),
+            (&[secret], "VERIFY_QUEUE", &["100001"]),
+        ];
+        let mut cases = Vec::new();
+        for (base, variable, past) in table {
+            for value in past.iter().chain([&MAX]) {
+                let mut vars = base.to_vec();
+                vars.push((variable, value));
+                cases.push((vars, *variable));
+            }
+        }
+        cases
     }
 
     /// Each invalid value is refused with a message naming its variable, and the secret never
@@ -345,10 +401,22 @@ mod tests {
             (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "http://auth.example.com")], "JWT_ISSUER"),
             (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "auth.example.com")], "JWT_ISSUER"),
             (&[("JWT_SECRET", SECRET), ("JWT_ISSUER", "https://a.example?x=1")], "JWT_ISSUER"),
+            (
+                &[
+                    ("JWT_ALGORITHM", "ES256"),
+                    ("JWT_PRIVATE_KEY_PARAMETER", "/k"),
+                    ("JWT_SECRET_REFRESH_SECONDS", "600"),
+                    ("JWKS_MAX_AGE_SECONDS", "300"),
+                    ("JWT_KEY_ACTIVATION_SECONDS", "899"),
+                ],
+                "JWT_KEY_ACTIVATION_SECONDS",
+            ),
+            (&[("JWT_SECRET", SECRET), ("H2C_ENABLED", "maybe")], "H2C_ENABLED"),
         ];
-        for (vars, variable) in cases {
-            let err = config(vars).unwrap_err();
-            assert_eq!(err.variable, *variable, "{vars:?}");
+        let cases = cases.iter().map(|(vars, variable)| (vars.to_vec(), *variable));
+        for (vars, variable) in cases.chain(out_of_range_cases()) {
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{vars:?}");
             assert!(err.to_string().starts_with(variable));
             assert!(!err.to_string().contains("tooshort"), "{err}");
             assert!(!err.to_string().contains(&ES256_PEM[30..60]), "{err}");

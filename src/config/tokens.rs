@@ -12,6 +12,9 @@ pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 14 * 24 * 60 * 60;
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 /// Largest allowed leeway: more would make `exp`/`nbf` meaningless for short-lived tokens.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
+/// Longest token lifetime accepted: 366 days. Longer is no lifetime at all, and a value near
+/// `u64::MAX` would overflow `exp`.
+pub const MAX_TOKEN_TTL_SECONDS: u64 = 31_622_400;
 
 /// The variables of this section.
 pub const VARIABLES: &[&str] =
@@ -38,14 +41,13 @@ impl TokensConfig {
             check_issuer(issuer).map_err(|problem| ConfigError::new("JWT_ISSUER", problem))?;
         }
         let audience = env.trimmed("JWT_AUDIENCE");
-        let ttl = env.positive_seconds("TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS)?;
-        let leeway_seconds = env.parse_or("TOKEN_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?;
-        if leeway_seconds > MAX_LEEWAY_SECONDS {
-            return Err(ConfigError::new(
-                "TOKEN_LEEWAY_SECONDS",
-                format!("must be at most {MAX_LEEWAY_SECONDS}"),
-            ));
-        }
+        let ttl = env.seconds_in(
+            "TOKEN_TTL_SECONDS",
+            DEFAULT_TOKEN_TTL_SECONDS,
+            1..=MAX_TOKEN_TTL_SECONDS,
+        )?;
+        let leeway_seconds =
+            env.count_in("TOKEN_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS, 0..=MAX_LEEWAY_SECONDS)?;
         Ok(TokensConfig { issuer, audience, ttl, leeway_seconds })
     }
 
