@@ -1,10 +1,11 @@
 //! `GET /contents`: the verified token's `email`, `exp` and `nbf`, and nothing else.
 
 use crate::error::ApiError;
+use crate::keys::VerifyError;
 use crate::metrics::{self, Verification};
 use crate::response::{json_response, no_store};
 use crate::state::AppState;
-use crate::token::{Rejected, Rejection};
+use crate::token::Rejection;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Response, StatusCode};
@@ -17,9 +18,15 @@ pub async fn claims(state: &AppState, headers: &HeaderMap) -> Result<Response<By
             _ => Verification::Rejected(Rejection::Malformed),
         })
     })?;
-    let claims = state.keys.verify(token).await.map_err(|Rejected(why)| {
-        metrics::verification(Verification::Rejected(why));
-        ApiError::InvalidToken
+    let claims = state.keys.verify(token).await.map_err(|err| match err {
+        VerifyError::Rejected(why) => {
+            metrics::verification(Verification::Rejected(why));
+            ApiError::InvalidToken
+        }
+        // Not a verdict on the token: the client may retry, and the 503 is counted as such.
+        VerifyError::Overloaded(overloaded) => {
+            ApiError::Overloaded { retry_after: overloaded.retry_after }
+        }
     })?;
     metrics::verification(Verification::Ok);
     let body = serde_json::to_vec(&claims).map_err(|_| ApiError::Internal)?;

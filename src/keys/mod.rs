@@ -22,8 +22,11 @@
 //!   than ours; public keys: a `kid` none of our keys has) triggers one on-demand refresh —
 //!   single-flight, and at most one per [`ON_DEMAND_REFRESH_INTERVAL`], so forged `kid`s
 //!   cannot hammer SSM;
-//! - tokens without `kid` (minted elsewhere with the same key) are tried against every key
-//!   still accepted; a `kid` only orders the keys, it never supplies one;
+//! - in the public-key modes a token is checked against the one key its `kid` names (a
+//!   thumbprint of a key we hold; a `kid` never supplies a key), or the signing key when it
+//!   has none: at most one signature check per token, and these checks run behind the
+//!   admission bound ([`KeyStore::with_admission`]); HS256 tokens (a `kid` is only an SSM
+//!   version there) are tried against every key still accepted, the named one first;
 //! - if the source fails, or the new material fails the policy, at refresh time the last good
 //!   key stays in use and a warning is logged.
 
@@ -32,5 +35,5 @@ mod ring;
 mod store;
 
 pub use policy::{KeyPolicy, MaterialError};
-pub use ring::{Keyring, VersionedKey};
-pub use store::{KeyStore, LoadError, ON_DEMAND_REFRESH_INTERVAL, Rotation};
+pub use ring::{Candidates, Checked, Keyring, Plan, VersionedKey};
+pub use store::{KeyStore, LoadError, ON_DEMAND_REFRESH_INTERVAL, Rotation, VerifyError};

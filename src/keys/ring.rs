@@ -5,10 +5,75 @@
 //! rotation, the previous keys, each accepted until its grace period ends. Rotating makes a new
 //! ring ([`Keyring::rotated`]); every answer depends only on the ring and the instant asked
 //! about, so activation and the end of grace need no timer and the tests pass `now` in.
+//!
+//! Which keys a token is checked against is decided before any signature is checked
+//! ([`Keyring::plan`]), and a signature check is the expensive step (ES256 ~0.6 ms):
+//! - every public-key algorithm (ES256, EdDSA, and any other whose public half is published)
+//!   chooses by `kid`: the one key the `kid` names, the signing key when there is no `kid`,
+//!   none when the `kid` names no key of the ring. A `kid` is a thumbprint we computed of a
+//!   key we hold, never a key we fetch: at most one signature check per token;
+//! - HS256 keeps its rule: a `kid` (the SSM version) is not trusted to choose, only to order;
+//!   every accepted key is tried, the named one first.
 
-use crate::token::{Claims, KeyMismatch, KeyPair, Rejected, TokenRules, claimed_kid};
+use crate::token::{Claims, KeyMismatch, KeyPair, Rejected, SigningAlgorithm, TokenRules};
+use crate::token::{claimed_kid, header_kid};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// `instant + duration`, without the panic of an overflow: configuration ranges keep the
+/// durations far from it, and this keeps an overflow from ever ending the refresh task.
+fn after(instant: Instant, duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    instant.checked_add(duration).or_else(|| instant.checked_add(CENTURY)).unwrap_or(instant)
+}
+
+/// Which keys of a ring a token is to be checked against, decided from its header alone.
+#[derive(Debug)]
+pub enum Plan<'a> {
+    /// Check the token against these keys, in order, until a signature matches.
+    Check(Candidates<'a>),
+    /// Public-key modes: the token's `kid` names no key of the ring, so no check could match
+    /// (the key may be one this process has not seen yet).
+    UnknownKid,
+    /// Public-key modes: the token is not even well-formed; no key is tried.
+    Rejected(Rejected),
+}
+
+/// The keys a token is checked against, in order (see [`Plan`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Candidates<'a> {
+    ring: &'a Keyring,
+    now: Instant,
+    /// Checked first (public-key modes: the only one).
+    first: Option<&'a VersionedKey>,
+    /// HS256: whether the other accepted keys follow `first`.
+    others: bool,
+    /// Keys accepted in this ring at `now` were tried already (a second pass after a
+    /// refresh): they are skipped.
+    tried: Option<&'a Keyring>,
+}
+
+impl<'a> Candidates<'a> {
+    /// The keys, in the order they are checked.
+    pub fn keys(self) -> impl Iterator<Item = &'a VersionedKey> {
+        let Candidates { ring, now, first, others, tried } = self;
+        let not_first = move |key: &&VersionedKey| !first.is_some_and(|f| std::ptr::eq(f, *key));
+        let rest = others.then(|| ring.accepted(now).filter(not_first)).into_iter().flatten();
+        first.into_iter().chain(rest).filter(move |key| {
+            !tried.is_some_and(|tried| tried.accepted(now).any(|old| std::ptr::eq(old, *key)))
+        })
+    }
+}
+
+/// What checking a token cost and found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The claims when a key's signature matched; `Ok(None)` when none did; `Err` when the
+    /// token is bad whatever the key.
+    pub result: Result<Option<Claims>, Rejected>,
+    /// Signature checks made (one per key tried).
+    pub signature_checks: usize,
+}
 
 /// One key of the ring, with where it came from.
 #[derive(Debug)]
@@ -93,7 +158,7 @@ impl Keyring {
                 Arc::clone(&next.key)
             }
             Some(next) => {
-                previous.push((Arc::clone(&next.key), now + grace));
+                previous.push((Arc::clone(&next.key), after(now, grace)));
                 Arc::clone(&self.current)
             }
             None => Arc::clone(&self.current),
@@ -101,11 +166,12 @@ impl Keyring {
         previous.extend(self.previous.iter().cloned());
         let key = Arc::new(key);
         let (current, next) = if activation.is_zero() {
-            previous.insert(0, (current, now + grace));
+            previous.insert(0, (current, after(now, grace)));
             (key, None)
         } else {
-            let activates_at = now + activation;
-            (current, Some(NextKey { key, activates_at, current_until: activates_at + grace }))
+            let activates_at = after(now, activation);
+            let current_until = after(activates_at, grace);
+            (current, Some(NextKey { key, activates_at, current_until }))
         };
         let shadowed = |old: &VersionedKey| {
             std::iter::once(&current)
@@ -122,28 +188,67 @@ impl Keyring {
             || self.next.as_ref().is_some_and(|next| next.key.version == Some(version))
     }
 
-    /// Tries the keys accepted at `now`, the one named by `kid` first. `Ok(None)` means no
-    /// key's signature matched (the token may be from a key not seen yet).
-    pub fn verify(
-        &self,
-        rules: &TokenRules,
+    /// Which keys `token` is checked against at `now`, from its header alone (see the module
+    /// docs): by `kid` for every public-key `algorithm`; every accepted key, the named one
+    /// first, for HS256.
+    pub fn plan(&self, algorithm: SigningAlgorithm, token: &str, now: Instant) -> Plan<'_> {
+        self.plan_after(algorithm, token, now, None)
+    }
+
+    /// [`Keyring::plan`] for a second pass after a refresh: keys accepted in `tried` were
+    /// checked already and are skipped, so no key is checked twice for one token.
+    pub fn plan_after<'a>(
+        &'a self,
+        algorithm: SigningAlgorithm,
         token: &str,
         now: Instant,
-    ) -> Result<Option<Claims>, Rejected> {
-        let keys = self.accepted(now);
+        tried: Option<&'a Keyring>,
+    ) -> Plan<'a> {
+        let candidates = |first, others| Candidates { ring: self, now, first, others, tried };
+        if algorithm.is_public_key() {
+            return match header_kid(token) {
+                Err(rejected) => Plan::Rejected(rejected),
+                Ok(None) => Plan::Check(candidates(Some(self.signing(now)), false)),
+                Ok(Some(kid)) => match self.accepted(now).find(|key| key.keys.kid() == Some(&*kid))
+                {
+                    Some(named) => Plan::Check(candidates(Some(named), false)),
+                    None => Plan::UnknownKid,
+                },
+            };
+        }
         // The usual case (one key in force) needs no kid: nothing to order.
-        let several = keys.clone().nth(1).is_some();
+        let several = self.accepted(now).nth(1).is_some();
         let kid = several.then(|| claimed_kid(token)).flatten();
-        let named = kid.as_deref().and_then(|kid| keys.clone().find(|k| k.keys.kid() == Some(kid)));
-        let others = keys.filter(|key| !named.is_some_and(|named| std::ptr::eq(named, *key)));
-        for key in named.into_iter().chain(others) {
+        let named = kid.and_then(|kid| self.accepted(now).find(|k| k.keys.kid() == Some(&*kid)));
+        Plan::Check(candidates(named, true))
+    }
+
+    /// Checks `token` against `candidates` (from this ring's [`Keyring::plan`]) until a
+    /// signature matches.
+    pub fn check(&self, rules: &TokenRules, token: &str, candidates: Candidates<'_>) -> Checked {
+        let mut signature_checks = 0;
+        for key in candidates.keys() {
+            signature_checks += 1;
             match rules.verify(&key.keys, token) {
-                Ok(claims) => return Ok(Some(claims)),
+                Ok(claims) => return Checked { result: Ok(Some(claims)), signature_checks },
                 Err(KeyMismatch::Signature) => continue,
-                Err(KeyMismatch::Rejected(why)) => return Err(Rejected(why)),
+                Err(KeyMismatch::Rejected(why)) => {
+                    return Checked { result: Err(Rejected(why)), signature_checks };
+                }
             }
         }
-        Ok(None)
+        Checked { result: Ok(None), signature_checks }
+    }
+
+    /// [`Keyring::plan`], then [`Keyring::check`]: `Ok(None)` means no key's signature
+    /// matched, or (public keys) the `kid` names no key here; either way the token may be from
+    /// a key not seen yet.
+    pub fn verify(&self, rules: &TokenRules, token: &str, now: Instant) -> Checked {
+        match self.plan(rules.algorithm(), token, now) {
+            Plan::Check(candidates) => self.check(rules, token, candidates),
+            Plan::UnknownKid => Checked { result: Ok(None), signature_checks: 0 },
+            Plan::Rejected(rejected) => Checked { result: Err(rejected), signature_checks: 0 },
+        }
     }
 }
 
@@ -223,9 +328,9 @@ mod tests {
         assert_eq!(versions(after.accepted(t0 + secs(170))), [2, 1], "1 is pending, not retired");
     }
 
-    /// Verification tries every accepted key: a token of a retired key verifies within its
-    /// grace, not after; a token of a key the ring has never held verifies with none (`None`,
-    /// so the caller may re-read); a bad token is rejected outright.
+    /// HS256 verification tries every accepted key: a token of a retired key verifies within
+    /// its grace, not after; a token of a key the ring has never held verifies with none
+    /// (`None`, so the caller may re-read); a bad token is rejected outright.
     #[test]
     fn verification_over_the_accepted_keys() {
         let t0 = Instant::now();
@@ -233,9 +338,117 @@ mod tests {
         let old_token = rules.issue(&key(1).keys, "a@b.c").unwrap();
         let unseen = rules.issue(&key(9).keys, "a@b.c").unwrap();
         let ring = Keyring::single(key(1)).rotated(key(2), Duration::ZERO, secs(60), t0);
-        assert!(ring.verify(&rules, &old_token, t0 + secs(59)).unwrap().is_some());
-        assert_eq!(ring.verify(&rules, &old_token, t0 + secs(60)), Ok(None));
-        assert_eq!(ring.verify(&rules, &unseen, t0), Ok(None));
-        assert_eq!(ring.verify(&rules, "not-a-token", t0), Err(Rejected(Rejection::Malformed)));
+        let result = |token: &str, at| ring.verify(&rules, token, at).result;
+        assert!(result(&old_token, t0 + secs(59)).unwrap().is_some());
+        assert_eq!(result(&old_token, t0 + secs(60)), Ok(None));
+        assert_eq!(result(&unseen, t0), Ok(None));
+        assert_eq!(result("not-a-token", t0), Err(Rejected(Rejection::Malformed)));
+    }
+
+    /// HS256 keeps its rule (a `kid` is an SSM version, not trusted to choose): with two keys
+    /// in force, the named key is checked first, and a token of neither costs one check per
+    /// key. A second pass after a refresh skips the keys the first pass tried.
+    #[test]
+    fn hs256_checks_every_key_once() {
+        let t0 = Instant::now();
+        let rules = TokenRules::new(secs(3600), 0);
+        let ring = Keyring::single(key(1)).rotated(key(2), Duration::ZERO, secs(60), t0);
+        let checks = |ring: &Keyring, token: &str| ring.verify(&rules, token, t0).signature_checks;
+        let old_token = rules.issue(&key(1).keys, "a@b.c").unwrap();
+        assert_eq!(checks(&ring, &old_token), 1, "kid 1 names the retired key: checked first");
+        assert_eq!(checks(&ring, &rules.issue(&key(9).keys, "a@b.c").unwrap()), 2);
+
+        let refreshed = ring.rotated(key(3), Duration::ZERO, secs(60), t0);
+        let forged = rules.issue(&key(4).keys, "a@b.c").unwrap();
+        let Plan::Check(second) =
+            refreshed.plan_after(SigningAlgorithm::Hs256, &forged, t0, Some(&ring))
+        else {
+            panic!("HS256 always checks")
+        };
+        let second = refreshed.check(&rules, &forged, second);
+        assert_eq!(second, Checked { result: Ok(None), signature_checks: 1 }, "only key 3 is new");
+    }
+
+    fn public_key(pem: &str, algorithm: SigningAlgorithm) -> VersionedKey {
+        let document = crate::source::Document { value: pem.to_owned().into(), version: None };
+        let policy = crate::keys::KeyPolicy { algorithm, allow_weak: false };
+        VersionedKey {
+            version: None,
+            keys: policy.build(document).unwrap().0,
+            installed: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// A valid token signed by the private key `pem`, with the header `kid` given.
+    fn signed(pem: &str, algorithm: SigningAlgorithm, kid: Option<&str>) -> String {
+        let key = crate::key_material::PrivateKey::from_pem(pem.to_owned()).unwrap();
+        let (alg, encoding_key) = match algorithm {
+            SigningAlgorithm::Es256 => {
+                (jsonwebtoken::Algorithm::ES256, jsonwebtoken::EncodingKey::from_ec_der(key.der()))
+            }
+            _ => {
+                (jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::EncodingKey::from_ed_der(key.der()))
+            }
+        };
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        let now = crate::token::unix_now();
+        let claims = serde_json::json!({"email": "a@b.c", "exp": now + 60, "nbf": now});
+        jsonwebtoken::encode(&header, &claims, &encoding_key).unwrap()
+    }
+
+    /// Every public-key mode chooses by `kid`, whatever the number of keys in force: a token
+    /// naming a key of the ring costs exactly one check (and verifies or not), one naming no
+    /// key costs none ([`Plan::UnknownKid`]), one without `kid` is checked against the signing
+    /// key only, and a token signed by an outside key that borrows our `kid` is one failed
+    /// check, never a fetch.
+    #[test]
+    fn public_keys_are_chosen_by_kid() {
+        const OUTSIDE: &str = include_str!("../../tests/data/keys/es256-outside.pem");
+        let cases = [
+            (
+                SigningAlgorithm::Es256,
+                include_str!("../../tests/data/keys/es256-1.pem"),
+                include_str!("../../tests/data/keys/es256-2.pem"),
+                OUTSIDE,
+            ),
+            (
+                SigningAlgorithm::EdDsa,
+                include_str!("../../tests/data/keys/ed25519-1.pem"),
+                include_str!("../../tests/data/keys/ed25519-2.pem"),
+                include_str!("../../tests/data/keys/ed25519-outside.pem"),
+            ),
+        ];
+        for (algorithm, first, second, outside) in cases {
+            let t0 = Instant::now();
+            let rules = TokenRules::with_claims(algorithm, secs(3600), 0, None, None);
+            let ring = Keyring::single(public_key(first, algorithm)).rotated(
+                public_key(second, algorithm),
+                secs(100),
+                secs(50),
+                t0,
+            );
+            let verify = |token: &str| ring.verify(&rules, token, t0);
+            let kid_of = |pem: &str| public_key(pem, algorithm).keys.kid().unwrap().to_owned();
+            let (first_kid, second_kid) = (kid_of(first), kid_of(second));
+
+            let checked = verify(&signed(second, algorithm, Some(&second_kid)));
+            assert!(checked.result.unwrap().is_some(), "{algorithm}: the next key verifies");
+            assert_eq!(checked.signature_checks, 1, "{algorithm}");
+
+            let unseen = signed(outside, algorithm, Some(&kid_of(outside)));
+            assert!(matches!(ring.plan(algorithm, &unseen, t0), Plan::UnknownKid));
+            assert_eq!(verify(&unseen), Checked { result: Ok(None), signature_checks: 0 });
+
+            let borrowed = signed(outside, algorithm, Some(&first_kid));
+            assert_eq!(verify(&borrowed), Checked { result: Ok(None), signature_checks: 1 });
+
+            // Without a kid: the signing key (the first, until the second activates) alone.
+            let checked = verify(&signed(first, algorithm, None));
+            assert!(checked.result.unwrap().is_some(), "{algorithm}");
+            assert_eq!(checked.signature_checks, 1);
+            let anonymous_next = signed(second, algorithm, None);
+            assert_eq!(verify(&anonymous_next), Checked { result: Ok(None), signature_checks: 1 });
+        }
     }
 }

@@ -55,6 +55,8 @@ const VERIFICATIONS: &str = name!("token_verifications_total");
 const KEY_REFRESHES: &str = name!("key_refreshes_total");
 const KEY_VERSION: &str = name!("key_version");
 const KEY_AGE: &str = name!("key_age_seconds");
+const KEY_LAST_REFRESH: &str = name!("key_last_refresh_timestamp_seconds");
+const SIGNATURE_CHECKS: &str = name!("signature_checks_total");
 const OPEN_CONNECTIONS: &str = name!("open_connections");
 const CONNECTION_LIMIT: &str = name!("connection_limit_reached_total");
 const BODY_LIMIT: &str = name!("body_limit_exceeded_total");
@@ -70,6 +72,8 @@ pub const NAMES: &[&str] = &[
     KEY_REFRESHES,
     KEY_VERSION,
     KEY_AGE,
+    KEY_LAST_REFRESH,
+    SIGNATURE_CHECKS,
     OPEN_CONNECTIONS,
     CONNECTION_LIMIT,
     BODY_LIMIT,
@@ -193,6 +197,10 @@ struct Instruments {
     key_refreshes: [Counter; 3],
     key_version: Gauge,
     key_age: Gauge,
+    /// Registered once a store that refreshes reports a time (a key from the environment is
+    /// never re-read: no series at all rather than a misleading 0).
+    key_last_refresh: OnceLock<Gauge>,
+    signature_checks: Counter,
     /// Server only: on Lambda there are no connections, and a gauge goes out at every flush.
     open_connections: Option<Gauge>,
     connection_limit: Counter,
@@ -208,6 +216,11 @@ pub trait KeyInUse: Send + Sync {
     /// The version of the key installed last (0 for material from the environment) and when
     /// it was installed in this process.
     fn key_in_use(&self) -> (i64, SystemTime);
+
+    /// When the key material was last read successfully; `None` when it is never re-read.
+    fn last_refresh(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 impl Instruments {
@@ -245,6 +258,18 @@ impl Instruments {
             KEY_AGE,
             Unit::Seconds,
             "Time since the signing key in use was installed in this process."
+        );
+        metrics::describe_gauge!(
+            KEY_LAST_REFRESH,
+            Unit::Seconds,
+            "When the key material was last read successfully (start-up or refresh), Unix time; \
+             only when it is re-read (SSM)."
+        );
+        metrics::describe_counter!(
+            SIGNATURE_CHECKS,
+            Unit::Count,
+            "Signature checks made (a token tried against one key): at most one per token in \
+             the public-key modes."
         );
         metrics::describe_gauge!(OPEN_CONNECTIONS, Unit::Count, "Connections open now.");
         metrics::describe_counter!(
@@ -291,6 +316,8 @@ impl Instruments {
             ),
             key_version: metrics::gauge!(KEY_VERSION),
             key_age: metrics::gauge!(KEY_AGE),
+            key_last_refresh: OnceLock::new(),
+            signature_checks: metrics::counter!(SIGNATURE_CHECKS),
             open_connections: server.then(|| metrics::gauge!(OPEN_CONNECTIONS)),
             connection_limit: metrics::counter!(CONNECTION_LIMIT),
             body_limit: metrics::counter!(BODY_LIMIT),
@@ -315,6 +342,11 @@ impl Instruments {
         self.key_version.set(version as f64);
         let age = SystemTime::now().duration_since(installed).unwrap_or_default();
         self.key_age.set(age.as_secs_f64());
+        if let Some(refreshed) = keys.last_refresh() {
+            let unix = refreshed.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            let gauge = self.key_last_refresh.get_or_init(|| metrics::gauge!(KEY_LAST_REFRESH));
+            gauge.set(unix.as_secs_f64());
+        }
     }
 }
 
@@ -387,6 +419,15 @@ pub fn token_issued() {
 pub fn verification(outcome: Verification) {
     if let Some(instruments) = instruments() {
         instruments.verifications[outcome.index()].increment(1);
+    }
+}
+
+/// Records signature checks made (one per key a token was tried against).
+pub fn signature_checks(count: usize) {
+    if let Some(instruments) = instruments()
+        && count > 0
+    {
+        instruments.signature_checks.increment(count as u64);
     }
 }
 

@@ -20,7 +20,7 @@ pub use algorithm::SigningAlgorithm;
 pub use key_pair::{KeyPair, PublicJwk};
 pub use rules::{
     Claims, KeyMismatch, MAX_TOKEN_BYTES, Rejected, Rejection, SigningFailed, TokenRules,
-    claimed_kid,
+    claimed_kid, header_kid,
 };
 
 use std::time::{SystemTime, UNIX_EPOCH};

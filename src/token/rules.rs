@@ -170,10 +170,17 @@ impl TokenRules {
 /// The `kid` a token's header claims, if the token is well-formed and has one. Only a hint
 /// for choosing among this service's own keys; never trusted on its own.
 pub fn claimed_kid(token: &str) -> Option<String> {
+    header_kid(token).ok().flatten()
+}
+
+/// The `kid` a token's header claims, or `Err` when the token is not even well-formed (its
+/// shape, its length, a header that does not parse): then no key need be tried.
+pub fn header_kid(token: &str) -> Result<Option<String>, Rejected> {
+    const MALFORMED: Rejected = Rejected(Rejection::Malformed);
     if !is_well_formed(token) {
-        return None;
+        return Err(MALFORMED);
     }
-    jsonwebtoken::decode_header(token).ok()?.kid
+    jsonwebtoken::decode_header(token).map(|header| header.kid).map_err(|_| MALFORMED)
 }
 
 /// The claims as issued. `iss` and `aud` follow the three original claims and are left out
