@@ -30,15 +30,10 @@ async fn main() -> ExitCode {
     };
     let readiness = Arc::new(Readiness::default());
     if let Some(address) = options.admin {
-        match server::listen(address, "admin listening").await {
-            Ok(admin) => {
-                let admin_state = Admin { metrics, readiness: Arc::clone(&readiness) };
-                tokio::spawn(server::serve_admin(admin, admin_state, options.header_read_timeout));
-            }
-            Err(err) => {
-                tracing::error!(error = %err, %address, "cannot listen on the admin port");
-                return ExitCode::FAILURE;
-            }
+        let admin = Admin { metrics, readiness: Arc::clone(&readiness), keys: state.keys.clone() };
+        if let Err(err) = server::start_admin(address, admin) {
+            tracing::error!(error = %err, %address, "cannot listen on the admin port");
+            return ExitCode::FAILURE;
         }
     }
     let shutdown =

@@ -2,7 +2,7 @@
 //! (HTTP/1.1 and h2c) under the watchdog, until shutdown; then the bounded drain.
 
 use super::connection::{Activity, InFlight, close_when_idle};
-use super::{MAX_H2_HEADER_LIST_BYTES, MAX_H2_STREAMS, MAX_HEAD_BYTES, ServerConfig, body};
+use super::{MAX_H2_HEADER_LIST_BYTES, MAX_HEAD_BYTES, ServerConfig, body};
 use crate::metrics;
 use crate::state::AppState;
 use bytes::Bytes;
@@ -59,8 +59,11 @@ pub async fn serve_with<H, F>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_H2_STREAMS)
+        .max_concurrent_streams(options.max_h2_streams)
         .max_header_list_size(MAX_H2_HEADER_LIST_BYTES);
+    if !options.h2c {
+        builder = builder.http1_only();
+    }
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));

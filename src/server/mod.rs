@@ -14,7 +14,8 @@
 //!   with no timer and HTTP/2 has no idle timeout, so the server watches every connection;
 //! - a request head is at most [`MAX_HEAD_BYTES`] (HTTP/1, else 431) and
 //!   [`MAX_H2_HEADER_LIST_BYTES`] (HTTP/2); an HTTP/2 connection has at most
-//!   [`MAX_H2_STREAMS`] requests open;
+//!   [`ServerConfig::max_h2_streams`] requests open, and h2c can be turned off
+//!   ([`ServerConfig::h2c`]);
 //! - a request body must arrive in full within [`ServerConfig::body_read_timeout`] (else 408)
 //!   and is cut off past the body limit while reading (413; nothing past it is buffered). A
 //!   body declared larger than the limit is refused before any of it is read. After a 413,
@@ -23,8 +24,9 @@
 //!   unread data makes the kernel reset the connection, and a client still sending its body
 //!   (Python's `http.client`, `requests`) would then see a broken pipe instead of the 413.
 //!
-//! The admin listener ([`serve_admin`]) answers `GET /metrics`, `/healthz` and `/readyz` on a
-//! port of its own, so that the public port keeps exactly the public API. On SIGTERM,
+//! The admin listener ([`start_admin`]) answers `GET /metrics`, `/healthz` and `/readyz` on a
+//! port, a thread and a Tokio runtime of its own, so that the public port keeps exactly the
+//! public API and its load never delays a probe. On SIGTERM,
 //! [`shutdown_after_delay`] turns `/readyz` to 503 at once and keeps the public listener
 //! serving for `SHUTDOWN_DELAY_SECONDS` before it stops accepting and drains.
 //!
@@ -46,7 +48,10 @@ mod shutdown;
 
 pub use crate::config::ServerConfig;
 pub use accept::{serve, serve_with};
-pub use admin::{ADMIN_CONNECTION_LIFETIME, ADMIN_MAX_CONNECTIONS, Admin, serve_admin};
+pub use admin::{
+    ADMIN_CONNECTION_LIFETIME, ADMIN_HEAD_TIMEOUT, ADMIN_MAX_CONNECTIONS,
+    ADMIN_MAX_CONNECTIONS_PER_PEER, Admin, serve_admin, start_admin,
+};
 pub use body::{LINGER_BYTES, LINGER_TIME};
 pub use shutdown::{Readiness, Signal, shutdown_after_delay, shutdown_signal, signal_received};
 
@@ -58,9 +63,6 @@ use tokio::net::TcpListener;
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Largest HTTP/2 header list (hyper's default, stated here so the bound is visible).
 pub const MAX_H2_HEADER_LIST_BYTES: u32 = 16 * 1024;
-/// Most requests one HTTP/2 connection may have open at once (RFC 9113 recommends allowing
-/// at least 100).
-pub const MAX_H2_STREAMS: u32 = 100;
 
 /// Binds `address` and logs `message` with the address bound (the port is known only now
 /// when 0 was asked for).
