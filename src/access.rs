@@ -14,6 +14,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest path written to the access log: paths are client-chosen.
 const MAX_LOGGED_PATH: usize = 256;
+/// Longest method written to the access log: an extension method is client-chosen too (any
+/// token up to the 16 KiB head limit); the standard ones are at most 7 bytes.
+const MAX_LOGGED_METHOD: usize = 32;
 
 /// The client's `x-request-id` if it is 1–128 characters of `[A-Za-z0-9._:-]`, else a new
 /// UUID v4.
@@ -57,12 +60,16 @@ pub fn observe(answered: Answered<'_>) {
     let Answered { route, method, path, status, started, id } = answered;
     let elapsed = started.elapsed();
     metrics::request(route, method, status, elapsed);
+    // Every client-supplied field is bounded: the path and the method here, the request id
+    // by `request_id` (1-128 characters of a safe set).
     let path = &path[..path.floor_char_boundary(MAX_LOGGED_PATH)];
+    let method = method.as_str();
+    let method = &method[..method.floor_char_boundary(MAX_LOGGED_METHOD)];
     macro_rules! access_line {
         ($level:expr) => {
             tracing::event!(
                 $level,
-                method = method.as_str(),
+                method,
                 path,
                 status = status.as_u16(),
                 latency_us = elapsed.as_micros() as u64,
@@ -91,5 +98,27 @@ mod tests {
         map.insert(REQUEST_ID, HeaderValue::from_static("has space"));
         assert_eq!(request_id(&map).len(), 32);
         assert_eq!(request_id(&HeaderMap::new()).len(), 32);
+    }
+
+    /// Every client-supplied field of the access line is bounded: a 12 KiB method and a
+    /// 12 KiB path make a line of well under 1 KiB, cut at the documented lengths.
+    #[test]
+    fn access_line_fields_are_bounded() {
+        let method = Method::from_bytes("M".repeat(12 * 1024).as_bytes()).unwrap();
+        let path = format!("/{}", "p".repeat(12 * 1024));
+        let output = crate::telemetry::captured("info", || {
+            observe(Answered {
+                route: Route::Unknown,
+                method: &method,
+                path: &path,
+                status: StatusCode::NOT_FOUND,
+                started: Instant::now(),
+                id: &HeaderValue::from_static("abc"),
+            })
+        });
+        let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+        assert_eq!(line["method"].as_str().unwrap().len(), MAX_LOGGED_METHOD);
+        assert_eq!(line["path"].as_str().unwrap().len(), MAX_LOGGED_PATH);
+        assert!(output.len() < 1024, "{} bytes", output.len());
     }
 }
