@@ -37,7 +37,25 @@ pub fn parse_filter(directive: &str) -> Result<EnvFilter, String> {
 /// is logged. Call once, first thing in `main`, with the level from [`crate::Config`]
 /// (already validated).
 pub fn init(log_level: &str) {
-    json_subscriber(filter(log_level), std::io::stdout).init();
+    lambda_subscriber(log_level, std::io::stdout).init();
+}
+
+/// Lambda's subscriber: the JSON format, and never the runtime's raw events.
+/// `lambda_runtime` logs every invocation event it receives, whole, at TRACE
+/// (`lambda_runtime::layers::api_response`: "raw JSON event received from Lambda") — with the
+/// `Authorization` header and the `POST /auth` body in it. Its events above DEBUG are dropped
+/// here whatever `LOG_LEVEL` says, even a directive naming its target, because this filter
+/// sits beside the configured one rather than inside it.
+fn lambda_subscriber<W>(log_level: &str, writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let never_raw_events = tracing_subscriber::filter::filter_fn(|metadata| {
+        !(metadata.target().starts_with("lambda_runtime")
+            && *metadata.level() > tracing::Level::DEBUG)
+    });
+    json_subscriber(filter(log_level), writer).with(never_raw_events)
 }
 
 /// Installs the JSON log subscriber for the whole process, writing to stdout through a
@@ -127,4 +145,52 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .finish()
+}
+
+/// The JSON lines `f` logs under `log_level`, through the subscriber Lambda installs ([`init`]).
+#[cfg(test)]
+pub(crate) fn captured(log_level: &str, f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let output = Captured::default();
+    let writer = output.clone();
+    tracing::subscriber::with_default(lambda_subscriber(log_level, move || writer.clone()), f);
+    String::from_utf8(output.0.lock().unwrap().clone()).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lambda's subscriber drops `lambda_runtime`'s TRACE events (the raw invocation event)
+    /// at every `LOG_LEVEL`, even one naming that target, and keeps everything else the level
+    /// allows, its DEBUG lines included.
+    #[test]
+    fn lambda_runtime_trace_never_reaches_the_output() {
+        for level in [
+            "trace",
+            "info,lambda_runtime=trace",
+            "lambda_runtime::layers::api_response=trace,info",
+        ] {
+            let output = captured(level, || {
+                tracing::trace!(target: "lambda_runtime::layers::api_response", body = "SECRET-EVENT", "raw JSON event received from Lambda");
+                tracing::debug!(target: "lambda_runtime::runtime", "kept at debug");
+                tracing::info!(target: "simple_jwt_api", "ours");
+            });
+            assert!(!output.contains("SECRET-EVENT"), "{level}: {output}");
+            assert!(output.contains("ours"), "{level}: {output}");
+            if level == "trace" {
+                assert!(output.contains("kept at debug"), "{output}");
+            }
+        }
+    }
 }
