@@ -93,13 +93,14 @@ mod tests {
         let idle = Duration::from_secs(10);
         let activity = Arc::new(Activity::new());
         let arrived = Arc::new(AtomicBool::new(false));
-        let mut request: Option<InFlight> = None;
+        // The requests read, held (in flight) for the rest of the test.
+        let mut requests: Vec<InFlight> = Vec::new();
         let connection = {
             let (activity, arrived) = (Arc::clone(&activity), Arc::clone(&arrived));
             std::future::poll_fn(move |_| {
                 if arrived.swap(false, Ordering::SeqCst) {
                     // What hyper does when it reads a request: the service is called.
-                    request = Some(InFlight::start(&activity));
+                    requests.push(InFlight::start(&activity));
                 }
                 Poll::<()>::Pending
             })

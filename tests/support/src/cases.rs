@@ -217,7 +217,43 @@ pub fn cases() -> Vec<Case> {
         ("null email", b"{\"email\":null,\"password\":\"b\"}"),
         ("object password", b"{\"email\":\"a@b.c\",\"password\":{}}"),
         ("boolean password", b"{\"email\":\"a@b.c\",\"password\":true}"),
+        ("duplicate email", b"{\"email\":\"a@b.c\",\"password\":\"b\",\"email\":\"evil@b.c\"}"),
+        (
+            "duplicate nested key",
+            b"{\"email\":\"a@b.c\",\"password\":\"b\",\"x\":{\"k\":1,\"k\":2}}",
+        ),
+        ("email with CR/LF", b"{\"email\":\"a@b.c\\r\\nX-Injected: 1\",\"password\":\"b\"}"),
+        ("email with NUL", b"{\"email\":\"a@b.c\\u0000\",\"password\":\"b\"}"),
+        ("email with U+202E", b"{\"email\":\"moc.b@a\\u202e\",\"password\":\"b\"}"),
+        (
+            "password with a bidi isolate",
+            "{\"email\":\"a@b.c\",\"password\":\"p\u{2066}\"}".as_bytes(),
+        ),
     ];
+    let long_email = format!(r#"{{"email":"{}@b.c","password":"b"}}"#, "a".repeat(251));
+    let long_password = format!(r#"{{"email":"a@b.c","password":"{}"}}"#, "p".repeat(1025));
+    let longest =
+        format!(r#"{{"email":"{}@b.c","password":"{}"}}"#, "a".repeat(250), "p".repeat(1024));
+    for (name, body) in
+        [("an email over 254 bytes", &long_email), ("a password over 1024 bytes", &long_password)]
+    {
+        case(
+            &format!("auth with {name} is 400"),
+            auth(&[JSON], body.as_bytes()),
+            400,
+            ExpectBody::Message,
+            &[],
+        );
+    }
+    case(
+        "auth at the longest email and password is 200",
+        auth(&[JSON], longest.as_bytes()),
+        200,
+        ExpectBody::Check(Box::new(|body| {
+            body["token"].as_str().map(|_| ()).ok_or_else(|| "no token".to_owned())
+        })),
+        &[],
+    );
     for (name, body) in bad_bodies {
         case(
             &format!("auth with {name} is 400"),
