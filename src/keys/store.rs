@@ -6,7 +6,7 @@
 //! and for every refresh alike.
 
 use super::policy::{KeyPolicy, MaterialError};
-use super::ring::{Candidates, Keyring, Plan, VersionedKey};
+use super::ring::{Checked, Keyring, Plan, VersionedKey};
 use crate::admission::{Admission, Overloaded};
 use crate::key_material::Strength;
 use crate::metrics::{self, KeyInUse, KeyRefresh};
@@ -79,7 +79,8 @@ impl From<Rejected> for VerifyError {
 /// request; built once at start-up.
 pub struct KeyStore {
     ring: ArcSwap<Keyring>,
-    rules: TokenRules,
+    /// Shared with the signature checks that run on the blocking pool.
+    rules: Arc<TokenRules>,
     /// `None` for keys that never change (material from the environment, a fixed test key).
     refresher: Option<Refresher>,
     /// The bound on signature checks ([`KeyStore::with_admission`]); `None`: unbounded.
@@ -145,7 +146,7 @@ impl KeyStore {
         let ring = ArcSwap::from_pointee(Keyring::single(key));
         Ok(KeyStore {
             ring,
-            rules,
+            rules: Arc::new(rules),
             refresher,
             admission: None,
             signature_checks: AtomicU64::new(0),
@@ -156,6 +157,7 @@ impl KeyStore {
     pub fn fixed(keys: KeyPair, rules: TokenRules) -> Self {
         let key = VersionedKey { version: None, keys, installed: SystemTime::now() };
         let ring = ArcSwap::from_pointee(Keyring::single(key));
+        let rules = Arc::new(rules);
         KeyStore { ring, rules, refresher: None, admission: None, signature_checks: 0.into() }
     }
 
@@ -225,8 +227,8 @@ impl KeyStore {
     async fn verify_at(&self, token: &str, now: Instant) -> Result<Claims, VerifyError> {
         let ring = self.ring.load_full();
         match ring.plan(self.rules.algorithm(), token, now) {
-            Plan::Check(candidates) => {
-                if let Some(claims) = self.check(&ring, token, candidates).await? {
+            Plan::Check(_) => {
+                if let Some(claims) = self.check(&ring, None, token, now).await? {
                     return Ok(claims);
                 }
             }
@@ -238,18 +240,33 @@ impl KeyStore {
         Box::pin(self.verify_after_refresh(token, &ring, now)).await
     }
 
-    /// Checks `token` against `candidates` of `ring`, behind the admission bound.
+    /// Checks `token` against the keys `ring` plans for it (skipping those `tried` accepts).
+    /// Without an admission bound (HS256: a check costs about what the rest of the request
+    /// does) on the calling task. With one, after a slot is granted, on Tokio's blocking pool:
+    /// a check that runs on an async worker holds that worker for its whole length (ES256
+    /// ~0.6 ms), and with every worker checking, the accept loop, the connections and the
+    /// 503s that would shed the excess wait their turn; measured in a debug build, that made
+    /// valid requests wait seconds with no 503 at all.
     async fn check(
         &self,
-        ring: &Keyring,
+        ring: &Arc<Keyring>,
+        tried: Option<&Arc<Keyring>>,
         token: &str,
-        candidates: Candidates<'_>,
+        now: Instant,
     ) -> Result<Option<Claims>, VerifyError> {
-        let _slot = match &self.admission {
-            Some(admission) => Some(admission.admit().await.map_err(VerifyError::Overloaded)?),
-            None => None,
+        let checked = match &self.admission {
+            None => check_now(ring, tried.map(|tried| &**tried), &self.rules, token, now),
+            Some(admission) => {
+                let _slot = admission.admit().await.map_err(VerifyError::Overloaded)?;
+                let (ring, tried) = (Arc::clone(ring), tried.cloned());
+                let (rules, token) = (Arc::clone(&self.rules), token.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    check_now(&ring, tried.as_deref(), &rules, &token, now)
+                })
+                .await
+                .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+            }
         };
-        let checked = ring.check(&self.rules, token, candidates);
         self.signature_checks.fetch_add(checked.signature_checks as u64, Ordering::Relaxed);
         metrics::signature_checks(checked.signature_checks);
         Ok(checked.result?)
@@ -286,9 +303,7 @@ impl KeyStore {
             return Err(NO_KEY);
         }
         match refreshed.plan_after(self.rules.algorithm(), token, now, Some(ring)) {
-            Plan::Check(candidates) => {
-                self.check(&refreshed, token, candidates).await?.ok_or(NO_KEY)
-            }
+            Plan::Check(_) => self.check(&refreshed, Some(ring), token, now).await?.ok_or(NO_KEY),
             Plan::UnknownKid => Err(NO_KEY),
             Plan::Rejected(rejected) => Err(rejected.into()),
         }
@@ -412,8 +427,27 @@ impl KeyInUse for KeyStore {
         (newest.version.unwrap_or(0), newest.installed)
     }
 
-    fn last_refresh(&self) -> Option<SystemTime> {
-        KeyStore::last_refresh(self)
+    /// The last successful read of the key material: by the last refresh, or at start-up for
+    /// material that is never re-read (the one read it gets).
+    fn last_read(&self) -> SystemTime {
+        let ring = self.ring.load();
+        KeyStore::last_refresh(self).unwrap_or(ring.newest().installed)
+    }
+}
+
+/// The signature checks of one token: the keys `ring` plans for it at `now`, less those
+/// `tried` accepts.
+fn check_now(
+    ring: &Keyring,
+    tried: Option<&Keyring>,
+    rules: &TokenRules,
+    token: &str,
+    now: Instant,
+) -> Checked {
+    match ring.plan_after(rules.algorithm(), token, now, tried) {
+        Plan::Check(candidates) => ring.check(rules, token, candidates),
+        Plan::UnknownKid => Checked { result: Ok(None), signature_checks: 0 },
+        Plan::Rejected(rejected) => Checked { result: Err(rejected), signature_checks: 0 },
     }
 }
 

@@ -76,6 +76,10 @@ mod tests {
         fn key_in_use(&self) -> (i64, SystemTime) {
             (7, SystemTime::now() - Duration::from_secs(60))
         }
+
+        fn last_read(&self) -> SystemTime {
+            SystemTime::now() - Duration::from_secs(60)
+        }
     }
 
     /// The Lambda exporter writes valid CloudWatch Embedded Metric Format: every line is a

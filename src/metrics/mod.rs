@@ -197,9 +197,7 @@ struct Instruments {
     key_refreshes: [Counter; 3],
     key_version: Gauge,
     key_age: Gauge,
-    /// Registered once a store that refreshes reports a time (a key from the environment is
-    /// never re-read: no series at all rather than a misleading 0).
-    key_last_refresh: OnceLock<Gauge>,
+    key_last_refresh: Gauge,
     signature_checks: Counter,
     /// Server only: on Lambda there are no connections, and a gauge goes out at every flush.
     open_connections: Option<Gauge>,
@@ -217,10 +215,9 @@ pub trait KeyInUse: Send + Sync {
     /// it was installed in this process.
     fn key_in_use(&self) -> (i64, SystemTime);
 
-    /// When the key material was last read successfully; `None` when it is never re-read.
-    fn last_refresh(&self) -> Option<SystemTime> {
-        None
-    }
+    /// When the key material was last read successfully (at start-up, for material that is
+    /// never re-read).
+    fn last_read(&self) -> SystemTime;
 }
 
 impl Instruments {
@@ -262,8 +259,8 @@ impl Instruments {
         metrics::describe_gauge!(
             KEY_LAST_REFRESH,
             Unit::Seconds,
-            "When the key material was last read successfully (start-up or refresh), Unix time; \
-             only when it is re-read (SSM)."
+            "When the key material was last read successfully, Unix time: by the last refresh \
+             (SSM), or at start-up for material that is never re-read."
         );
         metrics::describe_counter!(
             SIGNATURE_CHECKS,
@@ -316,7 +313,7 @@ impl Instruments {
             ),
             key_version: metrics::gauge!(KEY_VERSION),
             key_age: metrics::gauge!(KEY_AGE),
-            key_last_refresh: OnceLock::new(),
+            key_last_refresh: metrics::gauge!(KEY_LAST_REFRESH),
             signature_checks: metrics::counter!(SIGNATURE_CHECKS),
             open_connections: server.then(|| metrics::gauge!(OPEN_CONNECTIONS)),
             connection_limit: metrics::counter!(CONNECTION_LIMIT),
@@ -342,11 +339,8 @@ impl Instruments {
         self.key_version.set(version as f64);
         let age = SystemTime::now().duration_since(installed).unwrap_or_default();
         self.key_age.set(age.as_secs_f64());
-        if let Some(refreshed) = keys.last_refresh() {
-            let unix = refreshed.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-            let gauge = self.key_last_refresh.get_or_init(|| metrics::gauge!(KEY_LAST_REFRESH));
-            gauge.set(unix.as_secs_f64());
-        }
+        let read = keys.last_read().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        self.key_last_refresh.set(read.as_secs_f64());
     }
 }
 

@@ -4,11 +4,13 @@
 //! Tests that drive external tools (moto, PyJWT, schemathesis, cargo-lambda, kubectl) are in
 //! the `external` test binary.
 
+mod admin_starvation;
 mod api;
 mod container_context;
 mod fuzz_regressions;
 mod lambda_events;
 mod operations;
+mod overload;
 mod public_keys;
 mod shutdown;
 mod slow_clients;
