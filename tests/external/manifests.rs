@@ -11,7 +11,7 @@ use support::moto::{Moto, put_secret};
 use support::server::ServerProcess;
 use support::tools::{self, run};
 
-fn manifest_dir() -> &'static Path {
+pub(super) fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -20,8 +20,31 @@ fn rendered_manifests() -> Vec<Value> {
     rendered(&manifest_dir().join("k8s/overlays/internal"))
 }
 
+/// The internal overlay with the optional component `k8s/components/servicemonitor`, as
+/// docs/operations.md tells an operator to write it, rendered.
+pub(super) fn rendered_with_servicemonitor() -> Vec<Value> {
+    let scratch = support::scratch_dir().join("kustomize-servicemonitor");
+    std::fs::create_dir_all(&scratch).unwrap();
+    // kustomize refuses absolute paths to other kustomizations: write relative ones.
+    let k8s = manifest_dir().join("k8s").canonicalize().unwrap();
+    let up = "../".repeat(scratch.canonicalize().unwrap().components().count() - 1);
+    let k8s = format!("{up}{}", k8s.strip_prefix("/").unwrap().display());
+    std::fs::write(
+        scratch.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+             resources:\n  - {k8s}/overlays/internal\n\
+             components:\n  - {k8s}/components/servicemonitor\n"
+        ),
+    )
+    .unwrap();
+    let docs = rendered(&scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    docs
+}
+
 /// `kubectl kustomize DIR` as JSON documents.
-fn rendered(dir: &Path) -> Vec<Value> {
+pub(super) fn rendered(dir: &Path) -> Vec<Value> {
     let yaml = run(Command::new("kubectl").arg("kustomize").arg(dir));
     let python = tools::venv("pyyaml", &[tools::requirement("PyYAML", "PYYAML")]).join("python");
     let script = "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))";
@@ -144,23 +167,7 @@ async fn manifests_agree_with_the_binary() {
 /// pod's admin port, with the scrape path of the pod annotations, all in one namespace.
 #[test]
 fn servicemonitor_component_scrapes_the_admin_port() {
-    let scratch = support::scratch_dir().join("kustomize-servicemonitor");
-    std::fs::create_dir_all(&scratch).unwrap();
-    // kustomize refuses absolute paths to other kustomizations: write relative ones.
-    let k8s = manifest_dir().join("k8s").canonicalize().unwrap();
-    let up = "../".repeat(scratch.canonicalize().unwrap().components().count() - 1);
-    let k8s = format!("{up}{}", k8s.strip_prefix("/").unwrap().display());
-    std::fs::write(
-        scratch.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
-             resources:\n  - {k8s}/overlays/internal\n\
-             components:\n  - {k8s}/components/servicemonitor\n"
-        ),
-    )
-    .unwrap();
-    let docs = rendered(&scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
+    let docs = rendered_with_servicemonitor();
     let one = |kind: &str| {
         let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
         assert_eq!(found.len(), 1, "{kind}");
