@@ -33,7 +33,7 @@ const READY_WITHIN: Duration = Duration::from_secs(600);
 
 /// A running `cargo lambda watch` and everything it started. Dropping it stops the whole
 /// process group (watch, the `cargo run` it spawns, and the function processes).
-struct Watch {
+pub(super) struct Watch {
     child: Child,
     address: SocketAddr,
     path: std::ffi::OsString,
@@ -47,6 +47,11 @@ impl Watch {
     /// `cargo lambda watch -A 127.0.0.1 -P <free port> --bin lambda` with the test secret and
     /// waits until the function answers `GET /`.
     async fn start() -> Watch {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Watch::start`] with more `--env-var NAME=VALUE` for the function.
+    pub(super) async fn start_with(env: &[(&str, &str)]) -> Watch {
         let started = Instant::now();
         let venv_bin = tools::venv("lambda", &cargo_lambda());
         eprintln!("cargo-lambda ready after {:?}", started.elapsed());
@@ -67,6 +72,10 @@ impl Watch {
             .args(["--bin", "lambda", "--ignore-changes"])
             .args(["--env-var", &format!("JWT_SECRET={TEST_SECRET}")])
             .args(["--env-var", "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true"])
+            .args(
+                env.iter()
+                    .flat_map(|(name, value)| ["--env-var".to_owned(), format!("{name}={value}")]),
+            )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("CARGO_TERM_COLOR", "never")
             .process_group(0)
@@ -155,7 +164,7 @@ impl Watch {
 
     /// Invokes the function with `event` (written to a scratch file) and returns the
     /// invocation's response JSON.
-    fn invoke_event(&self, name: &str, event: &str) -> Value {
+    pub(super) fn invoke_event(&self, name: &str, event: &str) -> Value {
         let file = self.scratch.join(name);
         std::fs::write(&file, event).unwrap();
         self.invoke_file(&file)
@@ -178,7 +187,12 @@ impl Watch {
         })
     }
 
-    fn logs(&self) -> String {
+    /// Where watch's Function URL front listens.
+    pub(super) fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub(super) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 }

@@ -4,8 +4,10 @@
 //! cargo-lambda, and kubectl's kustomize. Run them with `cargo test --test external`.
 
 mod interop;
+mod lambda_logs;
 mod lambda_watch;
 mod manifests;
+mod manifests_rbac;
 mod openapi;
 mod prometheus;
 mod public_keys;

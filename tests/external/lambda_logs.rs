@@ -1,0 +1,54 @@
+//! The `lambda` binary at `LOG_LEVEL=trace` under `cargo lambda watch`: lambda_runtime logs
+//! every invocation event it receives, whole, at TRACE — the `Authorization` header and the
+//! `POST /auth` body among it. A second watch of its own (the log level is fixed when the
+//! function starts; the end-to-end test's watch runs at the default level).
+
+use super::lambda_watch::Watch;
+use bytes::Bytes;
+use http::Request;
+use support::client::{json, request, send_with_prefix};
+use support::fixtures::Source;
+
+const PREFIX: &str = "/lambda-url/lambda";
+const PASSWORD: &str = "pw-at-trace-never-logged";
+const EMAIL: &str = "trace-user@example.com";
+
+/// At `trace`, with a password and a bearer token in events that reach the function both
+/// through watch's Function URL front and as an HTTP API event from `cargo lambda invoke`,
+/// neither the password, nor the token, nor any request body appears anywhere in the output
+/// — while the output does hold the function's TRACE and DEBUG lines, so the level was in
+/// force.
+#[tokio::test]
+async fn no_token_password_or_body_at_trace() {
+    let watch = Watch::start_with(&[("LOG_LEVEL", "trace")]).await;
+    let login = serde_json::json!({ "email": EMAIL, "password": PASSWORD }).to_string();
+    let response =
+        send_with_prefix(watch.address(), PREFIX, request("POST", "/auth", login.clone())).await;
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    let token = json(&response)["token"].as_str().unwrap().to_owned();
+    let bearer = || {
+        Request::get("/contents")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Bytes::new())
+            .unwrap()
+    };
+    assert_eq!(send_with_prefix(watch.address(), PREFIX, bearer()).await.status(), 200);
+
+    let event = support::events::event(Source::HttpV2, request("POST", "/auth", login.clone()));
+    let invoked = support::events::response(&watch.invoke_event("login.json", &event.to_string()));
+    assert_eq!(invoked.status(), 200);
+    let event = support::events::event(Source::HttpV2, bearer());
+    let invoked = support::events::response(&watch.invoke_event("bearer.json", &event.to_string()));
+    assert_eq!(invoked.status(), 200);
+
+    let logs = watch.logs();
+    let (traces, debugs) =
+        (logs.matches(r#""level":"TRACE""#).count(), logs.matches(r#""level":"DEBUG""#).count());
+    eprintln!("{} output lines at trace: {traces} TRACE, {debugs} DEBUG", logs.lines().count());
+    assert!(traces > 0 && debugs > 0, "the function did not log at trace:\n{logs}");
+    let signature = token.rsplit('.').next().unwrap();
+    for forbidden in [PASSWORD, token.as_str(), signature, login.as_str(), "raw JSON event"] {
+        assert!(!logs.contains(forbidden), "{forbidden:?} reached the output:\n{logs}");
+    }
+    assert!(!logs.contains(r#"\"password\""#), "a request body reached the output:\n{logs}");
+}
