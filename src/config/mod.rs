@@ -322,7 +322,9 @@ mod tests {
         let secret = ("JWT_SECRET", SECRET);
         let ssm = ("JWT_SECRET_PARAMETER", "/p");
         let es256 = [("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY_PARAMETER", "/k")];
-        let table: &[(&[(&str, &str)], &str, &[&str])] = &[
+        // (other variables it needs, the variable, values past its range besides u64::MAX)
+        type Row<'a> = (&'a [(&'static str, &'static str)], &'static str, &'a [&'static str]);
+        let table: &[Row] = &[
             (&[ssm], "JWT_SECRET_REFRESH_SECONDS", &["86401"]),
             (&[ssm], "JWT_SECRET_GRACE_SECONDS", &["31622401"]),
             (&es256, "JWT_KEY_ACTIVATION_SECONDS", &["604801"]),
