@@ -6,6 +6,7 @@
 
 mod admin_starvation;
 mod api;
+mod configuration_ranges;
 mod container_context;
 mod fuzz_regressions;
 mod lambda_events;
