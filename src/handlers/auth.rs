@@ -1,6 +1,6 @@
 //! `POST /auth`: `{"email", "password"}` in, `{"token"}` out.
 
-use super::json::{EMAIL_MAX_BYTES, PASSWORD_MAX_BYTES, bounded_string};
+use super::json::{EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS, bounded_string};
 use super::json::{is_json_or_absent, parse_json_object};
 use crate::error::ApiError;
 use crate::metrics;
@@ -16,8 +16,8 @@ pub fn issue(state: &AppState, request: &Request<Bytes>) -> Result<Response<Byte
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = parse_json_object(request.body())?;
-    let email = bounded_string(&body, "email", EMAIL_MAX_BYTES)?;
-    bounded_string(&body, "password", PASSWORD_MAX_BYTES)?;
+    let email = bounded_string(&body, "email", EMAIL_MAX_CHARS)?;
+    bounded_string(&body, "password", PASSWORD_MAX_CHARS)?;
     let token = state.keys.issue(email).map_err(|err| {
         tracing::error!(error = %err, "could not sign a token");
         ApiError::Internal

@@ -16,13 +16,14 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Longest `email` accepted: 254 bytes, the longest address that fits a path in SMTP
-/// (RFC 5321 §4.5.3.1.3, with its errata), and far below what makes a token too large for
+/// Longest `email` accepted, in characters: 254, the longest address that fits a path in SMTP
+/// (RFC 5321 §4.5.3.1.3, with its errata; octets there, characters here, as JSON Schema's
+/// `maxLength` in `openapi.yaml` counts), and far below what makes a token too large for
 /// `/contents` (8 KiB).
-pub(super) const EMAIL_MAX_BYTES: usize = 254;
-/// Longest `password` accepted: generous for any passphrase, and a bound on what password
-/// hashing is given.
-pub(super) const PASSWORD_MAX_BYTES: usize = 1024;
+pub(super) const EMAIL_MAX_CHARS: usize = 254;
+/// Longest `password` accepted, in characters: generous for any passphrase, and a bound on
+/// what password hashing is given.
+pub(super) const PASSWORD_MAX_CHARS: usize = 1024;
 
 /// A missing `Content-Type` is read as JSON (curl's `-d` users forget it); a present one must
 /// be `application/json` or a `+json` type, with any parameters.
@@ -148,7 +149,7 @@ impl fmt::Display for Duplicate<'_> {
     }
 }
 
-/// The string field `field` of `object`, required, non-blank and at most `max_bytes` long.
+/// The string field `field` of `object`, required and non-blank.
 pub(super) fn required_string<'a>(
     object: &'a Map<String, Value>,
     field: &'static str,
@@ -165,17 +166,19 @@ pub(super) fn required_string<'a>(
     }
 }
 
-/// [`required_string`], and at most `max_bytes` long (UTF-8), with no control character (C0,
-/// DEL, C1) and no bidirectional formatting character; each failure a 400 naming the field.
+/// [`required_string`], and at most `max_chars` characters long, with no control character
+/// (C0, DEL, C1) and no bidirectional formatting character; each failure a 400 naming the
+/// field.
 pub(super) fn bounded_string<'a>(
     object: &'a Map<String, Value>,
     field: &'static str,
-    max_bytes: usize,
+    max_chars: usize,
 ) -> Result<&'a str, ApiError> {
     let value = required_string(object, field)?;
-    if value.len() > max_bytes {
+    // Bytes bound characters from above: most values need no count.
+    if value.len() > max_chars && value.chars().count() > max_chars {
         return Err(ApiError::BadRequest(
-            format!("\"{field}\" must be at most {max_bytes} bytes").into(),
+            format!("\"{field}\" must be at most {max_chars} characters").into(),
         ));
     }
     if value.chars().any(|c| c.is_control() || is_bidi_control(c)) {
@@ -247,7 +250,7 @@ mod tests {
         assert!(message(parse("{")).starts_with("request body is not valid JSON"));
     }
 
-    /// Bounded strings: at most the bound in bytes, no C0/DEL/C1 control and no bidi control,
+    /// Bounded strings: at most the bound in characters, no C0/DEL/C1 control and no bidi control,
     /// each refused with a message naming the field; other Unicode (and HTML, which consumers
     /// must escape) passes.
     #[test]
@@ -259,8 +262,9 @@ mod tests {
         };
         let read = |value: &str| bounded_string(&object(value), "email", 254).map(str::to_owned);
         assert_eq!(read(&"a".repeat(254)).unwrap().len(), 254);
-        assert_eq!(message(read(&"a".repeat(255))), "\"email\" must be at most 254 bytes");
-        assert_eq!(message(read(&"é".repeat(128))), "\"email\" must be at most 254 bytes");
+        assert_eq!(message(read(&"a".repeat(255))), "\"email\" must be at most 254 characters");
+        assert_eq!(read(&"é".repeat(254)).unwrap().chars().count(), 254, "characters, not bytes");
+        assert_eq!(message(read(&"é".repeat(255))), "\"email\" must be at most 254 characters");
         for bad in [
             "a\r\nb",
             "a\u{0}b",

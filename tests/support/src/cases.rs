@@ -234,9 +234,10 @@ pub fn cases() -> Vec<Case> {
     let long_password = format!(r#"{{"email":"a@b.c","password":"{}"}}"#, "p".repeat(1025));
     let longest =
         format!(r#"{{"email":"{}@b.c","password":"{}"}}"#, "a".repeat(250), "p".repeat(1024));
-    for (name, body) in
-        [("an email over 254 bytes", &long_email), ("a password over 1024 bytes", &long_password)]
-    {
+    for (name, body) in [
+        ("an email over 254 characters", &long_email),
+        ("a password over 1024 characters", &long_password),
+    ] {
         case(
             &format!("auth with {name} is 400"),
             auth(&[JSON], body.as_bytes()),
