@@ -69,6 +69,9 @@ impl Prometheus {
         // starting.
         tokio::net::TcpStream::connect(self.address).await.ok()?;
         let response = send(self.address, request("GET", &uri, "")).await;
+        if response.status() == 503 {
+            return None; // listening, but its storage is not ready yet
+        }
         let body = json(&response);
         assert_eq!(body["status"], "success", "{promql}: {body}");
         let value = &body["data"]["result"].as_array()?.first()?["value"][1];
