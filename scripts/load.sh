@@ -9,6 +9,11 @@
 #   scripts/load.sh soak [SECONDS]        mixed load on our server for SECONDS (default 180),
 #                                         RSS sampled; fails on any error, on RSS growth or on a
 #                                         non-zero exit after SIGTERM
+#   scripts/load.sh overload [SECONDS]    ES256 server with the pod's settings under a flood of
+#                                         forged tokens at 2x its CPU capacity for them
+#                                         (oha, h2c, 100 connections x 100 streams) for SECONDS
+#                                         (default 20), while valid requests and admin probes run:
+#                                         their status and latency, and peak RSS (~1 min + build)
 #   scripts/load.sh lambda-cold-start [RUNS]
 #                                         process start -> first response of the `lambda` binary
 #                                         under `cargo lambda watch` (default 10 runs)
@@ -20,6 +25,7 @@
 #          SERVER_BIN and BASELINE_BIN measure given binaries (no build).
 #   soak:  SOAK_CONNECTIONS [64], SOAK_SAMPLE_SECONDS [5], SOAK_MAX_RSS_GROWTH_KIB [8192],
 #          SOAK_PROFILE [release; dev for a quick look]; SERVER_BIN as above.
+#   overload: SERVER_BIN as above (e.g. an older build, to compare).
 #   lambda-cold-start: LAMBDA_BIN [$target_dir/release/lambda, built when not given; e.g.
 #          $target_dir/lambda/lambda/bootstrap from `cargo lambda build --release`].
 # Needs: cargo (oha $OHA is built once under $target_dir/tools, with Debian's libssl-dev and
@@ -389,8 +395,94 @@ lambda_cold_start() {
         "$("${helper[@]}" stats <"$work/cold.us")"
 }
 
+# The review's CPU exhaustion as a load run (docs/performance.md, "Overload"): the release
+# server in ES256 mode with the Deployment's bounds and an admin port; forged tokens (our own
+# token with one signature character changed: our kid, so each costs a full ES256 check).
+# First the CPU capacity: the CPUs over the server CPU time one forged token costs (oha -c4
+# -p8 for 5 s, all 401). Then the
+# flood: oha --http2 -c100 -p100 -q 2x capacity for SECONDS; meanwhile one client sends valid
+# tokens one after the other (curl, a new connection each, 10 s timeout) and a prober asks
+# /readyz and /healthz every 200 ms with the probes' 2 s timeout.
+overload() {
+    local duration=${1:-20} binary=${SERVER_BIN:-}
+    install_oha
+    if [[ -z $binary ]]; then
+        build release --bin server
+        binary=$target_dir/release/server
+    fi
+    local admin_port key url
+    admin_port=$("${helper[@]}" free-port)
+    key=$(cat "$repo_root/tests/data/keys/es256-1.pem")
+    start overload "$binary" JWT_SECRET= JWT_ALGORITHM=ES256 JWT_PRIVATE_KEY="$key" \
+        MAX_CONNECTIONS=1000 BODY_LIMIT_BYTES=4096 ADMIN_PORT="$admin_port" ADMIN_BIND_ADDRESS=127.0.0.1
+    local server_pid=$pid
+    url="http://127.0.0.1:$port/contents"
+    token=$("${helper[@]}" token "$port")
+    local signature=${token##*.} swap=A
+    [[ ${signature:10:1} == A ]] && swap=B
+    local forged="${token%.*}.${signature:0:10}$swap${signature:11}"
+    distribution() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["statusCodeDistribution"])' "$1"; }
+
+    # CPU capacity: the CPUs over the server's CPU time per forged token (all 401 here).
+    local cpu_before cpu_after per_request capacity
+    cpu_before=$(cpu_ticks "$server_pid")
+    "$oha" --no-tui --output-format json -o "$work/capacity.json" -z 5s -c 4 -p 8 --http2 \
+        -H "Authorization: Bearer $forged" "$url"
+    cpu_after=$(cpu_ticks "$server_pid")
+    per_request=$("${helper[@]}" summary "$work/capacity.json" $((cpu_after - cpu_before)) "$clock_ticks" |
+        sed -n 's/.*cpu_us=\([0-9.]*\).*/\1/p')
+    capacity=$(awk -v us="$per_request" -v cpus="$(nproc)" 'BEGIN { printf "%d", cpus * 1e6 / us }')
+    echo "capacity: $capacity forged tokens/s ($per_request us of server CPU each on $(nproc) CPUs;" \
+        "$(distribution "$work/capacity.json"))" >&2
+
+    local rate=$((2 * capacity))
+    cpu_before=$(cpu_ticks "$server_pid")
+    "$oha" --no-tui --output-format json -o "$work/flood.json" -z "${duration}s" -c 100 -p 100 \
+        --http2 -q "$rate" -H "Authorization: Bearer $forged" "$url" &
+    local flood=$!
+    pids+=("$flood")
+    sleep 1
+    local until=$((SECONDS + duration - 2))
+    while ((SECONDS < until)); do
+        curl -s -o /dev/null -m 10 -w '%{http_code} %{time_total}\n' \
+            -H "Authorization: Bearer $token" "$url" >>"$work/valid" || echo "000 10" >>"$work/valid"
+    done &
+    local valid=$!
+    while ((SECONDS < until)); do
+        for path in /readyz /healthz; do
+            curl -s -o /dev/null -m 2 -w '%{http_code} %{time_total}\n' \
+                "http://127.0.0.1:$admin_port$path" >>"$work/probes" || echo "000 2" >>"$work/probes"
+        done
+        sleep 0.2
+    done &
+    local probes=$!
+    wait "$valid" "$probes" "$flood"
+    cpu_after=$(cpu_ticks "$server_pid")
+    local peak
+    peak=$(rss "$server_pid" VmHWM)
+    stop "$server_pid"
+    # status and latency figures of a curl log: total, 200s, p50/p99/max seconds, codes seen
+    figures() {
+        sort -k2 -n "$1" | awk '{ t[NR] = $2; c[$1]++; if ($1 == 200) ok++ }
+            END { codes = ""; for (k in c) codes = codes k ":" c[k] " ";
+                  printf "%d requests, %d x 200 (%.0f %%), latency p50 %.3f s p99 %.3f s max %.3f s; codes %s\n",
+                      NR, ok, 100 * ok / NR, t[int(NR * 0.5) + 1], t[int(NR * 0.99) + 1], t[NR], codes }'
+    }
+    echo
+    echo "## overload — $(date -u +%Y-%m-%dT%H:%MZ), $binary"
+    echo "machine: $(nproc) CPUs; load average at end $(cut -d' ' -f1-3 /proc/loadavg); $("$oha" --version)"
+    echo "capacity: $capacity forged tokens/s ($per_request us of server CPU each);" \
+        "flood asked $rate/s for ${duration}s:" \
+        "$("${helper[@]}" summary "$work/flood.json" $((cpu_after - cpu_before)) "$clock_ticks")" \
+        "$(distribution "$work/flood.json")"
+    echo "valid requests: $(figures "$work/valid")"
+    echo "probes (/readyz, /healthz; 2 s timeout): $(figures "$work/probes")"
+    echo "peak RSS: $(awk -v kb="$peak" 'BEGIN { printf "%.1f MiB", kb / 1024 }') (pod limit 64 MiB)"
+}
+
 case $mode in
 ab) ab ;;
+overload) overload "${@:2}" ;;
 soak) soak "${@:2}" ;;
 lambda-cold-start) lambda_cold_start "${@:2}" ;;
 *)
