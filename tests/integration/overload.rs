@@ -94,7 +94,7 @@ fn rss_kib(pid: u32, key: &str) -> u64 {
 /// - the flood gets only 401 (checked and refused) or 503 (shed at once, with
 ///   `Retry-After`), never a stream error;
 /// - valid requests, one after the other, each get 200 or 503 within 5 s (their success rate
-///   and latencies are printed);
+///   and latencies are printed), and `GET /` and the JWKS beside them 200 within 5 s;
 /// - `/readyz` and `/healthz`, every 100 ms, each answer 200 within the probe timeout;
 /// - the server's peak RSS stays under the pod's 64 MiB limit;
 /// - each forged token cost at most one signature check (the counter of checks against the
@@ -133,7 +133,7 @@ async fn forged_token_flood_sheds_load_and_keeps_probes_answering() {
         latencies
     });
     tokio::time::sleep(Duration::from_millis(300)).await; // the flood is under way
-    let mut valid = Vec::new();
+    let (mut valid, mut cheap) = (Vec::new(), Vec::new());
     while Instant::now() < until {
         let asked = Instant::now();
         let answer = tokio::time::timeout(Duration::from_secs(5), contents(address, &token)).await;
@@ -141,7 +141,19 @@ async fn forged_token_flood_sheds_load_and_keeps_probes_answering() {
         let status = answer.expect("a valid request waited more than 5 s").status().as_u16();
         assert!(status == 200 || status == 503, "valid request answered {status}");
         valid.push((status, latency));
+        // Routes that check no signature are not behind the bound: always 200.
+        for path in ["/", "/.well-known/jwks.json"] {
+            let asked = Instant::now();
+            let answer = tokio::time::timeout(
+                Duration::from_secs(5),
+                send(address, request("GET", path, "")),
+            );
+            let status = answer.await.expect("a cheap request waited more than 5 s").status();
+            assert_eq!(status, 200, "GET {path}");
+            cheap.push(asked.elapsed());
+        }
     }
+    cheap.sort();
     let mut statuses = BTreeMap::new();
     for connection in flood {
         for status in connection.await.unwrap() {
@@ -164,7 +176,8 @@ async fn forged_token_flood_sheds_load_and_keeps_probes_answering() {
         "forged-token flood, {CONNECTIONS} h2c connections x {STREAMS} streams, {elapsed:.2?}: \
          {flood_total} answered ({:.0}/s), by status {statuses:?}; {checks} signature checks \
          ({:.0}/s); valid requests: {ok}/{} 200 ({:.0} %), the rest 503, latency p50 {:.2?} \
-         p99 {:.2?} max {:.2?}; probes: {} answered, p50 {:.2?} max {:.2?}; peak RSS {} KiB",
+         p99 {:.2?} max {:.2?}; probes: {} answered, p50 {:.2?} max {:.2?}; GET / and the JWKS: {} answered, all 200, \
+         max {:.2?}; peak RSS {} KiB",
         flood_total as f64 / elapsed.as_secs_f64(),
         checks / elapsed.as_secs_f64(),
         valid.len(),
@@ -175,6 +188,8 @@ async fn forged_token_flood_sheds_load_and_keeps_probes_answering() {
         probe_latencies.len(),
         percentile(&probe_latencies, 50),
         probe_latencies[probe_latencies.len() - 1],
+        cheap.len(),
+        cheap[cheap.len() - 1],
         peak_rss,
     );
     assert!(
@@ -186,4 +201,29 @@ async fn forged_token_flood_sheds_load_and_keeps_probes_answering() {
     assert!(checks <= refused + valid.len() as f64, "{checks} checks for {refused} 401s");
     assert!(peak_rss < MEMORY_LIMIT_KIB, "peak RSS {peak_rss} KiB");
     assert!(!valid.is_empty() && !probe_latencies.is_empty());
+}
+
+/// `H2C_ENABLED=false` turns HTTP/2 cleartext off: the h2c preface gets no HTTP/2 SETTINGS
+/// frame back (an HTTP/1.1 error, or a close), while by default it does.
+#[tokio::test]
+async fn h2c_can_be_turned_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let mut answers = Vec::new();
+    for h2c in ["true", "false"] {
+        let mut env = support::server::env_with_secret(support::TEST_SECRET);
+        env.push(("H2C_ENABLED".into(), h2c.into()));
+        let server = ServerProcess::start(&env);
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        let mut first = [0u8; 9];
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut first)).await;
+        // A SETTINGS frame header: type 0x4 at byte 3, stream 0.
+        let settings = matches!(read, Ok(Ok(_))) && first[3] == 0x4 && first[5..] == [0, 0, 0, 0];
+        answers.push((h2c, settings, String::from_utf8_lossy(&first).into_owned()));
+    }
+    eprintln!("h2c preface answered: {answers:?}");
+    assert!(answers[0].1, "h2c on: a SETTINGS frame");
+    assert!(!answers[1].1, "h2c off: no HTTP/2");
 }
