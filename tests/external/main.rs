@@ -4,6 +4,7 @@
 //! cargo-lambda, and kubectl's kustomize. Run them with `cargo test --test external`.
 
 mod interop;
+mod key_refresh_health;
 mod lambda_logs;
 mod lambda_watch;
 mod manifests;
