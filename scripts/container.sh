@@ -189,6 +189,17 @@ else
 EOF
 fi
 
+# The data root survives between runs, and every run with changed sources adds a cargo build's
+# worth of cache layers (GBs with LTO): without a bound the machine's disk fills (seen in CI:
+# "No space left on device" inside `cargo chef cook`). Keep the newest cache, within a budget
+# that still holds one amd64 and one arm64 dependency build, and drop untagged images of earlier
+# runs. The stand-in base images are tagged, so they stay.
+"$docker" image prune -f >/dev/null
+"$docker" builder prune -f --keep-storage "${CONTAINER_CACHE_BUDGET:-8GB}" >/dev/null \
+    || fail "docker builder prune failed"
+say "build cache after pruning: $("$docker" system df --format '{{.Type}} {{.Size}}' | paste -sd, - | sed 's/,/, /g')"
+df -h "$state" | awk 'NR == 2 {printf "[container] disk: %s free of %s on %s\n", $4, $2, $6}'
+
 # build PLATFORM TAG: the Dockerfile verbatim, BuildKit, plain progress into a log.
 build() {
     local platform="$1" tag="$2" log="$state/build-${1//\//-}.log" begin=$SECONDS
