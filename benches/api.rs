@@ -11,7 +11,8 @@
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
-use simple_jwt_api::metrics::Prometheus;
+use simple_jwt_api::config::AuthMode;
+use simple_jwt_api::metrics::{BuildInfo, Prometheus};
 use simple_jwt_api::token::SigningAlgorithm;
 use simple_jwt_api::{AppState, Config, dispatch, telemetry};
 use std::future::Future;
@@ -96,7 +97,8 @@ fn install_metrics(state: &AppState) -> Prometheus {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
     let _entered = runtime.enter();
-    Prometheus::install(SigningAlgorithm::Hs256, state.keys.clone())
+    let build = BuildInfo { algorithm: SigningAlgorithm::Hs256, auth_mode: AuthMode::Open };
+    Prometheus::install(build, state.keys.clone())
         .expect("the only recorder of the benchmark process")
 }
 

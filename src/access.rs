@@ -50,6 +50,8 @@ pub struct Answered<'a> {
     pub started: Instant,
     /// Its request id.
     pub id: &'a HeaderValue,
+    /// A `users`-mode login's outcome (never the email).
+    pub login: Option<metrics::Login>,
 }
 
 /// Records the request's metrics and writes its access line at `INFO` — except a successful
@@ -57,7 +59,7 @@ pub struct Answered<'a> {
 /// few seconds on every pod, and at load a line costs about as much CPU as the answer itself.
 /// Headers and bodies are never logged.
 pub fn observe(answered: Answered<'_>) {
-    let Answered { route, method, path, status, started, id } = answered;
+    let Answered { route, method, path, status, started, id, login } = answered;
     let elapsed = started.elapsed();
     metrics::request(route, method, status, elapsed);
     // Every client-supplied field is bounded: the path and the method here, the request id
@@ -74,6 +76,7 @@ pub fn observe(answered: Answered<'_>) {
                 status = status.as_u16(),
                 latency_us = elapsed.as_micros() as u64,
                 request_id = id.to_str().unwrap_or(""),
+                login = login.map(metrics::Login::label),
                 "request"
             )
         };
@@ -114,11 +117,13 @@ mod tests {
                 status: StatusCode::NOT_FOUND,
                 started: Instant::now(),
                 id: &HeaderValue::from_static("abc"),
+                login: Some(metrics::Login::BadCredentials),
             })
         });
         let line: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
         assert_eq!(line["method"].as_str().unwrap().len(), MAX_LOGGED_METHOD);
         assert_eq!(line["path"].as_str().unwrap().len(), MAX_LOGGED_PATH);
+        assert_eq!(line["login"], "bad_credentials");
         assert!(output.len() < 1024, "{} bytes", output.len());
     }
 }

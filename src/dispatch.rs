@@ -34,6 +34,7 @@ pub async fn dispatch(state: &AppState, request: Request<Bytes>) -> Response<Byt
         status: response.status(),
         started,
         id: &request_id,
+        login: handlers::auth::outcome(&response),
     });
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
@@ -52,6 +53,7 @@ pub fn reject(request: &http::request::Parts, error: ApiError) -> Response<Bytes
         status: response.status(),
         started,
         id: &request_id,
+        login: None,
     });
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
@@ -67,7 +69,7 @@ async fn answer(
     }
     match (route, request.method()) {
         (Route::Health, &Method::GET | &Method::POST) => Ok(handlers::healthy()),
-        (Route::Auth, &Method::POST) => handlers::auth::issue(state, request),
+        (Route::Auth, &Method::POST) => handlers::auth::issue(state, request).await,
         (Route::Contents, &Method::GET) => {
             handlers::contents::claims(state, request.headers()).await
         }

@@ -21,6 +21,18 @@ pub enum ApiError {
     /// A Bearer token was given but did not verify, for whatever reason. Deliberately one
     /// variant: the response must not tell an attacker which check failed.
     InvalidToken,
+    /// `POST /auth` in `users` mode: unknown user, disabled user or wrong password — one
+    /// variant with one body, so that the answer never tells which.
+    InvalidCredentials,
+    /// `POST /auth` refused before any password check: the client address's attempts or the
+    /// account's back-off; retry after `retry_after`.
+    TooManyAttempts {
+        /// The `Retry-After` of the answer (whole seconds, rounded up).
+        retry_after: std::time::Duration,
+    },
+    /// A store the answer depends on (the user store, the failure ledger) could not be read
+    /// now. Never a 401: the password may be right.
+    Unavailable,
     /// No route has this path.
     NotFound,
     /// The path exists but not for this method; `allow` lists the methods it accepts.
@@ -47,12 +59,27 @@ pub enum ApiError {
     Internal,
 }
 
+/// The challenge of a failed login (RFC 9110 §15.5.2: a 401 carries one): the scheme the
+/// issued token is used with.
+const CREDENTIALS_CHALLENGE: &str = "Bearer realm=\"simple-jwt-api\"";
+/// `Retry-After` of [`ApiError::Unavailable`], in seconds: the AWS SDK's own call bound.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// A wait as `Retry-After` seconds: rounded up, at least 1.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 impl ApiError {
     /// The HTTP status for this error: the only place where that mapping is made.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,6 +96,11 @@ impl ApiError {
             ApiError::BadRequest(reason) => reason.clone(),
             ApiError::MissingToken => "missing bearer token in the Authorization header".into(),
             ApiError::InvalidToken => "invalid or expired token".into(),
+            ApiError::InvalidCredentials => "invalid email or password".into(),
+            ApiError::TooManyAttempts { retry_after } => {
+                format!("too many attempts; retry after {} s", whole_seconds(*retry_after)).into()
+            }
+            ApiError::Unavailable => "the service cannot check credentials now; retry later".into(),
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed { .. } => "method not allowed".into(),
             ApiError::PayloadTooLarge { limit } => {
@@ -100,6 +132,15 @@ impl ApiError {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
+            }
+            ApiError::InvalidCredentials => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(CREDENTIALS_CHALLENGE));
+            }
+            ApiError::TooManyAttempts { retry_after } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(whole_seconds(retry_after)));
+            }
+            ApiError::Unavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
             }
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
@@ -135,6 +176,17 @@ mod tests {
                 401,
                 Some((WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")),
             ),
+            (
+                ApiError::InvalidCredentials,
+                401,
+                Some((WWW_AUTHENTICATE, "Bearer realm=\"simple-jwt-api\"")),
+            ),
+            (
+                ApiError::TooManyAttempts { retry_after: std::time::Duration::from_millis(5_200) },
+                429,
+                Some((RETRY_AFTER, "6")),
+            ),
+            (ApiError::Unavailable, 503, Some((RETRY_AFTER, "5"))),
             (ApiError::NotFound, 404, None),
             (ApiError::MethodNotAllowed { allow: "GET, POST" }, 405, Some((ALLOW, "GET, POST"))),
             (ApiError::PayloadTooLarge { limit: 10 }, 413, None),

@@ -14,12 +14,14 @@
 //! the path unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set; `template.yaml` sets it, so
 //! the dispatch function sees `/auth` from every event source.
 
+use crate::client_address::PeerAddress;
 use crate::dispatch::dispatch;
 use crate::state::AppState;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use lambda_http::Body;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
 use std::convert::Infallible;
 
 /// Answers one invocation: converts the event's request, runs [`dispatch`], and hands the
@@ -42,14 +44,26 @@ pub async fn handle(
 /// body (`isBase64Encoded: true`) into `Body::Binary`; a text body becomes its UTF-8 bytes and
 /// an absent one (`"body": null`, or no `body` key) an empty body. Method, URI, headers and
 /// extensions (the Lambda context, the event's request context) are kept as they are.
+/// The event's source IP (API Gateway's `requestContext.identity.sourceIp` or
+/// `requestContext.http.sourceIp`) becomes the request's [`PeerAddress`], as the socket's peer
+/// does on the server; an ALB event has none (its client is in `X-Forwarded-For`).
 pub fn into_dispatch_request(request: lambda_http::Request) -> Request<Bytes> {
-    request.map(|body| match body {
+    let source_ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => None,
+    };
+    let mut request = request.map(|body| match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
         Body::Binary(bytes) => Bytes::from(bytes),
         // `Body` is non-exhaustive: any future variant still derefs to its bytes.
         other => Bytes::copy_from_slice(&other),
-    })
+    });
+    if let Some(address) = source_ip.and_then(|ip| ip.parse().ok()) {
+        request.extensions_mut().insert(PeerAddress(address));
+    }
+    request
 }
 
 #[cfg(test)]

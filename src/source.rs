@@ -97,6 +97,57 @@ impl Source for Inline {
     }
 }
 
+/// A document in a file (`USERS_FILE`, a mounted Kubernetes Secret): re-read at every refresh,
+/// its modification time standing for its version (a Secret volume update replaces the file).
+pub struct File {
+    variable: &'static str,
+    path: std::path::PathBuf,
+}
+
+impl File {
+    /// The file at `path`, named by `variable`.
+    pub fn new(variable: &'static str, path: impl Into<std::path::PathBuf>) -> Self {
+        File { variable, path: path.into() }
+    }
+
+    async fn read(&self) -> Result<Document, SourceError> {
+        let unreadable = |err: std::io::Error| {
+            SourceError::Misconfigured(format!(
+                "{}: cannot read {}: {err}",
+                self.variable,
+                self.path.display()
+            ))
+        };
+        let bytes = Zeroizing::new(tokio::fs::read(&self.path).await.map_err(unreadable)?);
+        let modified = tokio::fs::metadata(&self.path).await.and_then(|meta| meta.modified()).ok();
+        let version = modified
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| i64::try_from(since.as_nanos()).unwrap_or(i64::MAX));
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            SourceError::Misconfigured(format!(
+                "{}: {} is not UTF-8 text",
+                self.variable,
+                self.path.display()
+            ))
+        })?;
+        Ok(Document { value: Zeroizing::new(text.to_owned()), version })
+    }
+}
+
+impl Source for File {
+    fn fetch(&self) -> BoxFuture<'_, Result<Document, SourceError>> {
+        Box::pin(self.read())
+    }
+
+    fn describe(&self) -> String {
+        format!("{}: {}", self.variable, self.path.display())
+    }
+
+    fn changes(&self) -> bool {
+        true
+    }
+}
+
 /// Runs `tick` every `period` (the first one `period` after now), for as long as the process
 /// lives: the refresh of everything read from a [`Source`] that [`Source::changes`]. A tick that
 /// overruns delays the next one rather than bunching them.
@@ -129,6 +180,31 @@ mod tests {
         assert_eq!(source.describe(), "JWT_SECRET");
         assert!(!source.changes());
         assert!(!format!("{document:?}").contains("s3cret"));
+    }
+
+    /// A file reads back as its text with its modification time as version; a missing file
+    /// or one that is not UTF-8 is a configuration error naming the variable.
+    #[tokio::test]
+    async fn files() {
+        let dir = std::env::temp_dir().join(format!("source-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        std::fs::write(&path, "a@b.c:hash\n").unwrap();
+        let source = File::new("USERS_FILE", &path);
+        let document = source.fetch().await.unwrap();
+        assert_eq!(document.value.as_str(), "a@b.c:hash\n");
+        assert!(document.version.is_some());
+        assert!(source.changes());
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        let err = source.fetch().await.unwrap_err();
+        assert!(err.is_configuration() && err.to_string().contains("not UTF-8"), "{err}");
+        let missing = File::new("USERS_FILE", dir.join("missing"));
+        let err = missing.fetch().await.unwrap_err();
+        assert!(
+            err.is_configuration() && err.to_string().starts_with("USERS_FILE: cannot read"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The refresh loop ticks once per period, first one period after it starts (Tokio's

@@ -2,6 +2,7 @@
 //! ([`crate::startup`]) and shared (in an `Arc`) by every connection or Lambda invocation.
 
 use crate::keys::KeyStore;
+use crate::login::Logins;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,4 +15,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// `Cache-Control: max-age` of the JWKS and discovery documents.
     pub jwks_max_age: Duration,
+    /// `users` mode: how credentials are checked. `None` in `open` mode.
+    pub logins: Option<Logins>,
 }

@@ -4,9 +4,11 @@
 //! from the SDK's standard sources (`AWS_REGION`, IRSA web identity on EKS, the execution role
 //! on Lambda, env/profile locally, `AWS_ENDPOINT_URL(_<SERVICE>)`), with explicit timeouts and
 //! retries so that a bad setup fails within [`CALL_BOUND`] instead of hanging the pod, over the
-//! one HTTPS client ([`https_client`]). Each service has its file: [`ssm`] (Parameter Store).
+//! one HTTPS client ([`https_client`]). Each service has its file: [`ssm`] (Parameter Store),
+//! [`dynamodb`] (the users table).
 //! Error messages name the resource, never its value.
 
+pub mod dynamodb;
 pub mod ssm;
 
 use aws_config::BehaviorVersion;

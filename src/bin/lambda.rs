@@ -2,7 +2,7 @@
 //! start, then the lambda_http runtime loop around the library's Lambda adapter.
 
 use lambda_http::service_fn;
-use simple_jwt_api::metrics::Emf;
+use simple_jwt_api::metrics::{BuildInfo, Emf};
 use simple_jwt_api::{lambda, startup, telemetry};
 use std::process::ExitCode;
 
@@ -14,9 +14,8 @@ async fn main() -> ExitCode {
         Ok(started) => started,
         Err(exit_code) => return exit_code,
     };
-    let algorithm = config.keys.policy.algorithm;
-    let metrics = match Emf::install(config.function_name.as_deref(), algorithm, state.keys.clone())
-    {
+    let build = BuildInfo { algorithm: config.keys.policy.algorithm, auth_mode: config.auth.mode };
+    let metrics = match Emf::install(config.function_name.as_deref(), build, state.keys.clone()) {
         Ok(metrics) => metrics,
         Err(err) => {
             tracing::error!(error = %err, "cannot install the metrics exporter");

@@ -10,6 +10,7 @@
 //! | `tokens.rs` | [`TokensConfig`]: lifetime, leeway, `iss`, `aud` |
 //! | `server.rs` | [`ServerConfig`]: listeners, client bounds, shutdown (the `server` binary) |
 //! | `admission.rs` | [`AdmissionConfig`]: how much signature verification runs and waits at once |
+//! | `users.rs` | [`AuthConfig`]: `AUTH_MODE`, the user store, password hashes, login throttling |
 //! | `env.rs` | the lookup and the parsers the sections share |
 //!
 //! The request body cap, the log filter and the Lambda function's name are one variable each
@@ -20,11 +21,13 @@ mod env;
 pub mod keys;
 pub mod server;
 pub mod tokens;
+pub mod users;
 
 pub use admission::AdmissionConfig;
 pub use keys::{KeyMaterial, KeysConfig};
 pub use server::ServerConfig;
 pub use tokens::TokensConfig;
+pub use users::{AuthConfig, AuthMode, UserSource, UsersConfig};
 
 use env::Env;
 
@@ -39,8 +42,15 @@ const OWN_VARIABLES: &[&str] = &["BODY_LIMIT_BYTES", "LOG_LEVEL", "AWS_LAMBDA_FU
 /// Every environment variable the binaries read (besides the AWS SDK's standard ones on the
 /// SSM path). Deployment manifests are checked against this list.
 pub fn variables() -> Vec<&'static str> {
-    [keys::VARIABLES, tokens::VARIABLES, server::VARIABLES, admission::VARIABLES, OWN_VARIABLES]
-        .concat()
+    [
+        keys::VARIABLES,
+        tokens::VARIABLES,
+        server::VARIABLES,
+        admission::VARIABLES,
+        users::VARIABLES,
+        OWN_VARIABLES,
+    ]
+    .concat()
 }
 
 /// The whole configuration, read once at start-up.
@@ -54,6 +64,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The bounds on expensive work, on both adapters.
     pub admission: AdmissionConfig,
+    /// Whether and how `POST /auth` checks credentials.
+    pub auth: AuthConfig,
     /// Request body cap in bytes (`BODY_LIMIT_BYTES`), on both adapters.
     pub body_limit: usize,
     /// `tracing` filter directive (`LOG_LEVEL`), already validated.
@@ -98,13 +110,14 @@ impl Config {
         let keys = KeysConfig::read(&env)?;
         let tokens = TokensConfig::read(&env)?;
         let admission = AdmissionConfig::read(&env)?;
+        let auth = AuthConfig::read(&env)?;
         let body_limit =
             env.count_in("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES, 1..=MAX_BODY_LIMIT_BYTES)?;
         let log_level = env.get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
         crate::telemetry::parse_filter(&log_level)
             .map_err(|err| ConfigError::new("LOG_LEVEL", err))?;
         let function_name = env.trimmed("AWS_LAMBDA_FUNCTION_NAME");
-        Ok(Config { keys, tokens, server, admission, body_limit, log_level, function_name })
+        Ok(Config { keys, tokens, server, admission, auth, body_limit, log_level, function_name })
     }
 }
 
@@ -143,6 +156,14 @@ mod tests {
             match name {
                 "JWT_ALGORITHM" => Some("ES256".to_owned()),
                 "JWT_PRIVATE_KEY_PARAMETER" => Some("/p".to_owned()),
+                _ => None,
+            }
+        });
+        let _ = Config::from_lookup(|name| {
+            seen.borrow_mut().insert(name.to_owned());
+            match name {
+                "JWT_SECRET" => Some(SECRET.to_owned()),
+                "USERS_FILE" => Some("/etc/users".to_owned()),
                 _ => None,
             }
         });

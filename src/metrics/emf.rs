@@ -1,8 +1,7 @@
 //! Lambda's exporter: CloudWatch Embedded Metric Format lines on stdout after each
 //! invocation.
 
-use super::{InstallError, KeyInUse, NAMESPACE, refresh_gauges, register};
-use crate::token::SigningAlgorithm;
+use super::{BuildInfo, InstallError, KeyInUse, NAMESPACE, refresh_gauges, register};
 use std::sync::Arc;
 
 /// Lambda's exporter: writes the metrics recorded since the last flush as CloudWatch Embedded
@@ -22,11 +21,11 @@ impl std::fmt::Debug for Emf {
 impl Emf {
     /// Installs the EMF recorder as the process's recorder (namespace [`NAMESPACE`]; a
     /// `function` dimension when the function's name is known) and registers every metric
-    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric); the
+    /// (`build`: the labels of the build-info metric); the
     /// key gauges are read from `keys` at each flush.
     pub fn install(
         function_name: Option<&str>,
-        algorithm: SigningAlgorithm,
+        build: BuildInfo,
         keys: Arc<dyn KeyInUse>,
     ) -> Result<Self, InstallError> {
         let mut builder =
@@ -36,7 +35,7 @@ impl Emf {
         }
         let collector =
             builder.init().map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
-        register(false, algorithm);
+        register(false, build);
         Ok(Emf { collector, keys })
     }
 
@@ -90,9 +89,11 @@ mod tests {
     /// (The only test in this binary that installs a recorder: there is one per process.)
     #[test]
     fn emf_lines_are_valid_embedded_metric_format() {
-        let emf =
-            Emf::install(Some("unit-test-function"), SigningAlgorithm::EdDsa, Arc::new(Version7))
-                .unwrap();
+        let build = BuildInfo {
+            algorithm: crate::token::SigningAlgorithm::EdDsa,
+            auth_mode: crate::config::AuthMode::Users,
+        };
+        let emf = Emf::install(Some("unit-test-function"), build, Arc::new(Version7)).unwrap();
         request(Route::Auth, &Method::POST, StatusCode::OK, Duration::from_micros(120));
         request(Route::Unknown, &Method::GET, StatusCode::NOT_FOUND, Duration::ZERO);
         token_issued();
@@ -131,6 +132,7 @@ mod tests {
         assert!(text.contains(r#""route":"other""#), "{text}");
         assert!(text.contains(r#""outcome":"expired""#), "{text}");
         assert!(text.contains(r#""algorithm":"EdDSA""#), "the configured algorithm: {text}");
+        assert!(text.contains(r#""auth_mode":"users""#), "the auth mode: {text}");
 
         let mut again = Vec::new();
         emf.flush(&mut again).unwrap();

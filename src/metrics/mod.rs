@@ -25,6 +25,7 @@ mod prometheus;
 pub use emf::Emf;
 pub use prometheus::Prometheus;
 
+use crate::config::AuthMode;
 use crate::route::Route;
 use crate::token::{Rejection, SigningAlgorithm};
 use http::{Method, StatusCode};
@@ -62,6 +63,9 @@ const CONNECTION_LIMIT: &str = name!("connection_limit_reached_total");
 const BODY_LIMIT: &str = name!("body_limit_exceeded_total");
 const TIMEOUTS: &str = name!("timeouts_total");
 const BUILD_INFO: &str = name!("build_info");
+const LOGINS: &str = name!("logins_total");
+const PASSWORD_VERIFICATIONS: &str = name!("password_verifications_total");
+const PASSWORD_DURATION: &str = name!("password_verification_duration_seconds");
 
 /// Every metric name of this service, for tests and the docs (process metrics aside).
 pub const NAMES: &[&str] = &[
@@ -79,7 +83,14 @@ pub const NAMES: &[&str] = &[
     BODY_LIMIT,
     TIMEOUTS,
     BUILD_INFO,
+    LOGINS,
+    PASSWORD_VERIFICATIONS,
+    PASSWORD_DURATION,
 ];
+
+/// Upper bounds of the password-verification histogram, in seconds: argon2id at OWASP's
+/// parameters takes tens of milliseconds on a server core, about a second at Lambda's 128 MB.
+pub const PASSWORD_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5];
 
 /// The `route` label: one per [`Route`] (its path, or `other`).
 const ROUTE_LABELS: usize = Route::ALL.len();
@@ -94,7 +105,7 @@ const METHODS: [Method; 7] = [
 ];
 const METHOD_LABELS: usize = METHODS.len() + 1;
 /// Every status the service answers with (the adapters' 408 and 413 included).
-const STATUSES: [u16; 10] = [200, 400, 401, 404, 405, 408, 413, 415, 500, 503];
+const STATUSES: [u16; 11] = [200, 400, 401, 404, 405, 408, 413, 415, 429, 500, 503];
 const STATUS_LABELS: usize = STATUSES.len() + 1;
 
 /// The outcome of a token verification (`GET /contents`).
@@ -137,6 +148,47 @@ impl Verification {
             Verification::Rejected(Rejection::BadSignature) => "bad_signature",
             Verification::Rejected(Rejection::Expired) => "expired",
             Verification::Rejected(Rejection::NotYetValid) => "not_yet_valid",
+        }
+    }
+}
+
+/// The outcome of one `POST /auth` in `users` mode (the `outcome` of `logins_total` and of the
+/// access line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// The password matched: a token was issued.
+    Ok,
+    /// Unknown user, disabled user or wrong password (one outcome: they must look alike).
+    BadCredentials,
+    /// The client address's bucket was empty (429, no verification).
+    Throttled,
+    /// The account is in its back-off (429, no verification).
+    Locked,
+    /// No verification slot within the queue bound (503).
+    Overloaded,
+    /// The user store or the failure ledger could not answer (503).
+    Unavailable,
+}
+
+impl Login {
+    const ALL: [Login; 6] = [
+        Login::Ok,
+        Login::BadCredentials,
+        Login::Throttled,
+        Login::Locked,
+        Login::Overloaded,
+        Login::Unavailable,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Login::Ok => "ok",
+            Login::BadCredentials => "bad_credentials",
+            Login::Throttled => "throttled",
+            Login::Locked => "locked",
+            Login::Overloaded => "overloaded",
+            Login::Unavailable => "unavailable",
         }
     }
 }
@@ -204,6 +256,9 @@ struct Instruments {
     connection_limit: Counter,
     body_limit: Counter,
     timeouts: [Counter; 2],
+    logins: [Counter; 6],
+    password_verifications: Counter,
+    password_duration: Histogram,
 }
 
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
@@ -224,7 +279,7 @@ impl Instruments {
     /// Describes every metric (type, unit, help) and registers the handles, with the
     /// recorder just installed; the connection gauge only for a `server`. `algorithm` is the
     /// configured signing algorithm, for the build-info metric.
-    fn register(server: bool, algorithm: SigningAlgorithm) -> Self {
+    fn register(server: bool, build: BuildInfo) -> Self {
         metrics::describe_counter!(
             REQUESTS,
             Unit::Count,
@@ -284,11 +339,28 @@ impl Instruments {
             Unit::Count,
             "Requests (body) and connections (idle) closed by a time bound."
         );
+        metrics::describe_counter!(
+            LOGINS,
+            Unit::Count,
+            "POST /auth attempts in users mode, by outcome (ok, bad_credentials, throttled, \
+             locked, overloaded, unavailable)."
+        );
+        metrics::describe_counter!(
+            PASSWORD_VERIFICATIONS,
+            Unit::Count,
+            "Password hash verifications made (dummy ones for unknown users included)."
+        );
+        metrics::describe_histogram!(
+            PASSWORD_DURATION,
+            Unit::Seconds,
+            "Time one password hash verification took."
+        );
         metrics::describe_gauge!(BUILD_INFO, "Always 1; the labels name the build.");
         metrics::gauge!(
             BUILD_INFO,
             "version" => env!("CARGO_PKG_VERSION"),
-            "algorithm" => algorithm.name()
+            "algorithm" => build.algorithm.name(),
+            "auth_mode" => build.auth_mode.name()
         )
         .set(1.0);
 
@@ -321,6 +393,13 @@ impl Instruments {
             timeouts: array(
                 Timeout::ALL.iter().map(|kind| metrics::counter!(TIMEOUTS, "kind" => kind.label())),
             ),
+            logins: array(
+                Login::ALL
+                    .iter()
+                    .map(|outcome| metrics::counter!(LOGINS, "outcome" => outcome.label())),
+            ),
+            password_verifications: metrics::counter!(PASSWORD_VERIFICATIONS),
+            password_duration: metrics::histogram!(PASSWORD_DURATION),
         }
     }
 
@@ -360,6 +439,7 @@ fn status_label(code: u16) -> &'static str {
         408 => "408",
         413 => "413",
         415 => "415",
+        429 => "429",
         500 => "500",
         503 => "503",
         _ => "other",
@@ -372,8 +452,17 @@ fn instruments() -> Option<&'static Instruments> {
 
 /// Describes and registers every metric with the recorder an exporter has just installed
 /// (once per process; `server`: whether connection gauges exist).
-fn register(server: bool, algorithm: SigningAlgorithm) {
-    let _ = INSTRUMENTS.set(Instruments::register(server, algorithm));
+fn register(server: bool, build: BuildInfo) {
+    let _ = INSTRUMENTS.set(Instruments::register(server, build));
+}
+
+/// What `build_info` says of this process besides the version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The configured signing algorithm.
+    pub algorithm: SigningAlgorithm,
+    /// Whether `POST /auth` checks credentials.
+    pub auth_mode: AuthMode,
 }
 
 /// Sets the export-time gauges from `keys` (each exporter calls it before it writes).
@@ -429,6 +518,21 @@ pub fn signature_checks(count: usize) {
 pub fn key_refresh(result: KeyRefresh) {
     if let Some(instruments) = instruments() {
         instruments.key_refreshes[result as usize].increment(1);
+    }
+}
+
+/// Records the outcome of a `POST /auth` in `users` mode.
+pub fn login(outcome: Login) {
+    if let Some(instruments) = instruments() {
+        instruments.logins[outcome as usize].increment(1);
+    }
+}
+
+/// Records one password verification and how long it took.
+pub fn password_verification(elapsed: Duration) {
+    if let Some(instruments) = instruments() {
+        instruments.password_verifications.increment(1);
+        instruments.password_duration.record(elapsed.as_secs_f64());
     }
 }
 
@@ -488,6 +592,9 @@ mod tests {
         assert_eq!(status_label(418), "other");
         for (index, kind) in Timeout::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, index);
+        }
+        for (index, outcome) in Login::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, index);
         }
         for (index, result) in KeyRefresh::ALL.iter().enumerate() {
             assert_eq!(*result as usize, index);

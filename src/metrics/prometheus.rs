@@ -1,7 +1,9 @@
 //! The server's exporter: Prometheus text for the admin port's `GET /metrics`.
 
-use super::{DURATION, DURATION_BUCKETS, InstallError, KeyInUse, refresh_gauges, register};
-use crate::token::SigningAlgorithm;
+use super::{
+    BuildInfo, DURATION, DURATION_BUCKETS, InstallError, KeyInUse, PASSWORD_BUCKETS,
+    PASSWORD_DURATION, refresh_gauges, register,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,26 +31,28 @@ impl std::fmt::Debug for Prometheus {
 
 impl Prometheus {
     /// Installs the Prometheus recorder as the process's recorder, registers every metric
-    /// (`algorithm`: the configured signing algorithm, a label of the build-info metric) and
+    /// (`build`: the labels of the build-info metric) and
     /// starts the background upkeep; the key gauges are read from `keys` at each scrape. Call
     /// once, in a Tokio runtime.
-    pub fn install(
-        algorithm: SigningAlgorithm,
-        keys: Arc<dyn KeyInUse>,
-    ) -> Result<Self, InstallError> {
+    pub fn install(build: BuildInfo, keys: Arc<dyn KeyInUse>) -> Result<Self, InstallError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(DURATION.to_owned()),
                 DURATION_BUCKETS,
             )
             .expect("the duration buckets are not empty")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(PASSWORD_DURATION.to_owned()),
+                PASSWORD_BUCKETS,
+            )
+            .expect("the password buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(recorder)
             .map_err(|err| InstallError::AlreadyInstalled(err.to_string()))?;
         let process = metrics_process::Collector::default();
         process.describe();
-        register(true, algorithm);
+        register(true, build);
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(UPKEEP_PERIOD);

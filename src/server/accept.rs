@@ -3,6 +3,7 @@
 
 use super::connection::{Activity, InFlight, close_when_idle};
 use super::{MAX_H2_HEADER_LIST_BYTES, MAX_HEAD_BYTES, ServerConfig, body};
+use crate::client_address::PeerAddress;
 use crate::metrics;
 use crate::state::AppState;
 use bytes::Bytes;
@@ -104,7 +105,9 @@ pub async fn serve_with<H, F>(
         let activity = Arc::new(Activity::new());
         let service = {
             let (handler, activity) = (handler.clone(), Arc::clone(&activity));
-            service_fn(move |request| {
+            service_fn(move |mut request: Request<Incoming>| {
+                // The socket's peer, for the login throttle (crate::client_address).
+                request.extensions_mut().insert(PeerAddress(peer.ip()));
                 let in_flight = InFlight::start(&activity);
                 let response = handler(request);
                 async move {

@@ -1,7 +1,12 @@
 //! Start-up, as both binaries do it: the configuration, the logs, then the state — with the
 //! key material read from its source (the environment, or SSM with bounded timeouts) and
 //! turned into keys by the key store, one path for every source, and the periodic refresh
-//! started when the source can change.
+//! started when the source can change; then, in `users` mode, the user store and the login
+//! bounds (`users.rs`).
+
+mod users;
+
+pub use users::UsersError;
 
 use crate::admission::Admission;
 use crate::aws::ssm::SsmParameter;
@@ -20,6 +25,22 @@ pub enum StartupError {
     /// The signing keys could not be loaded.
     #[error(transparent)]
     Keys(#[from] LoadError),
+    /// `users` mode could not start (its store, its table, its parameters).
+    #[error(transparent)]
+    Users(#[from] UsersError),
+}
+
+/// The AWS SDK configuration, loaded when a source first needs it and then shared by every
+/// client (SSM for keys and users, DynamoDB): a process that reads nothing from AWS never loads
+/// it.
+#[derive(Default)]
+pub struct Aws(tokio::sync::OnceCell<aws_config::SdkConfig>);
+
+impl Aws {
+    /// The configuration ([`crate::aws::sdk_config`]), loaded on first use.
+    pub async fn config(&self) -> &aws_config::SdkConfig {
+        self.0.get_or_init(crate::aws::sdk_config).await
+    }
 }
 
 impl StartupError {
@@ -31,6 +52,8 @@ impl StartupError {
         match self {
             StartupError::Keys(err) if err.is_configuration() => ExitCode::from(2),
             StartupError::Keys(_) => ExitCode::FAILURE,
+            StartupError::Users(err) if err.is_configuration() => ExitCode::from(2),
+            StartupError::Users(_) => ExitCode::FAILURE,
         }
     }
 }
@@ -64,7 +87,8 @@ pub async fn start<Logs>(
 /// source can change, re-reads it every refresh period while the process lives (once per
 /// process start — per cold start on Lambda — then in the background). Needs a Tokio runtime.
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartupError> {
-    let (source, refresh, rotation) = key_source(&config.keys.material).await?;
+    let aws = Aws::default();
+    let (source, refresh, rotation) = key_source(&config.keys.material, &aws).await?;
     let rules = config.tokens.rules(config.keys.policy.algorithm);
     let mut keys = KeyStore::load(source, config.keys.policy, rotation, rules).await?;
     if config.keys.policy.algorithm.is_public_key() {
@@ -83,16 +107,19 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartupError>
             async move { store.refresh().await }
         });
     }
+    let logins = users::logins(&config.auth, &aws).await?;
     Ok(Arc::new(AppState {
         keys,
         body_limit: config.body_limit,
         jwks_max_age: config.keys.jwks_max_age,
+        logins,
     }))
 }
 
 /// The source of the key material, its refresh period and how its new versions take over.
 async fn key_source(
     material: &KeyMaterial,
+    aws: &Aws,
 ) -> Result<(Box<dyn Source>, Option<Duration>, Rotation), LoadError> {
     match material {
         KeyMaterial::Inline { variable, value } => {
@@ -100,9 +127,8 @@ async fn key_source(
             Ok((Box::new(Inline::new(variable, value.clone())), None, fixed))
         }
         KeyMaterial::Parameter { variable, name, refresh, rotation } => {
-            let sdk = crate::aws::sdk_config().await;
-            let parameter =
-                SsmParameter::new(&sdk, name.clone(), variable).map_err(SourceError::from)?;
+            let parameter = SsmParameter::new(aws.config().await, name.clone(), variable)
+                .map_err(SourceError::from)?;
             Ok((Box::new(parameter), *refresh, *rotation))
         }
     }
