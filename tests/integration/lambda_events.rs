@@ -13,7 +13,7 @@ use serde_json::json;
 use simple_jwt_api::{AppState, Config, lambda};
 use std::sync::Arc;
 use support::TEST_SECRET;
-use support::cases::run_case_table;
+use support::cases::{run_case_table, run_users_case_table, users_env};
 use support::fixtures::{FIXTURES, Fixture, NOT_EVENTS, PLACEHOLDER, SeenBody, Source};
 
 const STAGE_VARIABLE: &str = "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH";
@@ -179,6 +179,25 @@ async fn rest_stage_without_variable() {
     assert_eq!(request.uri().path(), "/Prod/auth");
     assert_eq!(request.raw_http_path(), "/auth");
     assert_eq!(invoke(&*state().await, request).await.status(), 404);
+}
+
+/// State as the `lambda` binary builds it in `users` mode (tests/data/users.htpasswd).
+async fn users_state() -> Arc<AppState> {
+    let env = users_env();
+    let config = Config::from_lookup(|name| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+        .expect("test configuration");
+    simple_jwt_api::startup::build_state(&config).await.expect("state")
+}
+
+/// The users-mode table passes through every event source (a fresh process state for each,
+/// as each source is a function of its own).
+#[tokio::test]
+async fn every_event_source_passes_the_users_case_table() {
+    assert_stage_variable_is_set();
+    for source in [Source::RestV1, Source::HttpV2, Source::Alb, Source::FunctionUrl] {
+        let state = users_state().await;
+        run_users_case_table(|request| invoke_as(&state, source, request)).await;
+    }
 }
 
 /// The whole conformance table passes through REST API (v1) events with stage `Prod`.

@@ -15,3 +15,4 @@ mod overload;
 mod public_keys;
 mod shutdown;
 mod slow_clients;
+mod users;

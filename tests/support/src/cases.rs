@@ -428,6 +428,78 @@ pub fn cases() -> Vec<Case> {
     cases
 }
 
+/// The users file of the users-mode tests (`tests/data/users.htpasswd`). Its users and
+/// passwords: `user@example.com` / `s3cr3t-pw`, `x@y.z` / `p`, `Mixed.Case@Example.com` /
+/// `mixed-case-pw`, `disabled@example.com` (disabled; `disabled-pw`), `bcrypt@example.com` /
+/// `bcrypt-pw` (bcrypt, from Python's bcrypt), and 250 × `a` + `@b.c` / 1024 × `p` (the
+/// longest email and password `POST /auth` accepts).
+pub fn users_file() -> std::path::PathBuf {
+    crate::repo_root().join("tests/data/users.htpasswd")
+}
+
+/// The environment of a `users`-mode process on [`users_file`] (the HS256 test secret).
+pub fn users_env() -> Vec<(String, String)> {
+    vec![
+        ("JWT_SECRET".into(), TEST_SECRET.into()),
+        ("USERS_FILE".into(), users_file().display().to_string()),
+    ]
+}
+
+/// The body of the one answer to every login that is not one.
+pub const INVALID_CREDENTIALS: &str = "invalid email or password";
+
+/// The `users`-mode table: every case of [`cases`] (its credentials are users of
+/// [`users_file`], so `open` mode's cases pass unchanged), plus what only `users` mode does:
+/// wrong password, unknown and disabled users get the same 401; the email is compared after
+/// trimming and case-folding and the token carries the stored one; bcrypt users log in.
+pub fn users_cases() -> Vec<Case> {
+    let mut cases = cases();
+    let login = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password}).to_string();
+        build("POST", "/auth", &[JSON], body)
+    };
+    let refused = || ExpectBody::Json(json!({ "message": INVALID_CREDENTIALS }));
+    let challenge = ("www-authenticate", "Bearer realm=\"simple-jwt-api\"");
+    for (name, email, password) in [
+        ("a wrong password", "user@example.com", "s3cr3t-pW"),
+        ("an unknown user", "nobody@example.com", "s3cr3t-pw"),
+        ("a disabled user", "disabled@example.com", "disabled-pw"),
+        ("a password of another user", "x@y.z", "s3cr3t-pw"),
+        ("a bcrypt user's wrong password", "bcrypt@example.com", "bcrypt-pW"),
+    ] {
+        cases.push(Case {
+            name: format!("users: {name} is the one 401"),
+            request: login(email, password),
+            status: 401,
+            body: refused(),
+            headers: vec![challenge],
+        });
+    }
+    for (name, email, password, stored) in [
+        ("case-folded and padded email", "  mixed.case@EXAMPLE.com ", "mixed-case-pw", "Mixed.Case@Example.com"),
+        ("a bcrypt user", "bcrypt@example.com", "bcrypt-pw", "bcrypt@example.com"),
+    ] {
+        cases.push(Case {
+            name: format!("users: {name} logs in with the stored email"),
+            request: login(email, password),
+            status: 200,
+            body: ExpectBody::TokenFor(stored),
+            headers: vec![("cache-control", "no-store")],
+        });
+    }
+    cases
+}
+
+/// Sends every case of [`users_cases`] through `send` (a `users`-mode process on
+/// [`users_env`]) and panics with the list of cases that failed.
+pub async fn run_users_case_table<F, Fut>(send: F)
+where
+    F: Fn(Request<Bytes>) -> Fut,
+    Fut: Future<Output = Response<Bytes>>,
+{
+    run_cases(users_cases(), send).await;
+}
+
 /// Sends every case through `send` and panics with the list of cases that failed.
 pub async fn run_case_table<F, Fut>(send: F)
 where
