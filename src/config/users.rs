@@ -151,7 +151,7 @@ impl AuthConfig {
             }
             (AuthMode::Users, Some(source)) => source,
         };
-        let refresh = env.seconds_in("USERS_REFRESH_SECONDS", 300, 10..=86_400)?;
+        let refresh = env.seconds_in("USERS_REFRESH_SECONDS", 300, 1..=86_400)?;
         let (write, floor) = hash_settings(env)?;
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let by_memory = (LOGIN_MEMORY_BUDGET_KIB / write.memory_kib.max(1)).max(1) as usize;

@@ -13,3 +13,4 @@ mod openapi;
 mod prometheus;
 mod public_keys;
 mod ssm;
+mod users;

@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod metrics;
 pub mod moto;
 pub mod public_keys;
+pub mod relay;
 pub mod server;
 pub mod tools;
 

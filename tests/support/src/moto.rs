@@ -139,3 +139,48 @@ pub async fn put_secret(client: &aws_sdk_ssm::Client, name: &str, value: &str) -
         .expect("put_parameter on moto")
         .version
 }
+
+/// A DynamoDB client for the test itself, on moto.
+pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .http_client(simple_jwt_api::aws::https_client())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Creates the users table as `template.yaml` declares it: partition key `email` (a string),
+/// on-demand, TTL on `expires_at`.
+pub async fn create_users_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("email")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("email").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .expect("create_table on moto");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().unwrap(),
+        )
+        .send()
+        .await
+        .expect("update_time_to_live on moto");
+}
