@@ -302,8 +302,10 @@ def pod_settings(rendered):
     if problems:
         sys.exit("Deployment: " + "; ".join(problems))
     # The environment the pod gets, less what this check replaces: the ports and addresses
-    # (127.0.0.1 and free ports) and the SSM parameter (a secret in the environment instead).
-    skip = {"PORT", "BIND_ADDRESS", "ADMIN_PORT", "ADMIN_BIND_ADDRESS", "JWT_SECRET_PARAMETER"}
+    # (127.0.0.1 and free ports), the SSM parameter (a secret in the environment instead) and
+    # the DynamoDB users table (the test users file, mounted read-only, instead).
+    skip = {"PORT", "BIND_ADDRESS", "ADMIN_PORT", "ADMIN_BIND_ADDRESS", "JWT_SECRET_PARAMETER",
+            "USERS_TABLE"}
     with open(sys.argv[3], "w") as f:
         for k, v in env.items():
             if k not in skip:
@@ -460,7 +462,7 @@ def health():
     s, h, b = request("GET", "/")
     assert (s, json.loads(b)) == (200, "Healthy"), (s, b[:80])
 def auth():
-    s, h, b = request("POST", "/auth", json.dumps({"email": "user@example.com", "password": "pw"}).encode(),
+    s, h, b = request("POST", "/auth", json.dumps({"email": "user@example.com", "password": "s3cr3t-pw"}).encode(),
                       {"content-type": "application/json"})
     assert s == 200, s
     assert h.get("cache-control") == "no-store", h.get("cache-control")
@@ -496,6 +498,36 @@ def wrong_type():
 def malformed():
     s, h, b = request("POST", "/auth", b'{"email": ', {"content-type": "application/json"})
     assert s == 400, s
+def wrong_password():
+    s, h, b = request("POST", "/auth", json.dumps({"email": "user@example.com", "password": "nope"}).encode(),
+                      {"content-type": "application/json"})
+    assert (s, json.loads(b)) == (401, {"message": "invalid email or password"}), (s, b[:80])
+def login_flood():
+    """400 logins from 400 addresses (the pod trusts one proxy hop) at 32 at a time, while
+    GET /contents is asked 40 times: the excess is shed with 503, /contents stays 200."""
+    import concurrent.futures, threading
+    statuses, latencies, done = {}, [], threading.Event()
+    def one(n):
+        body = json.dumps({"email": f"flood{n}@example.com", "password": "x"}).encode()
+        headers = {"content-type": "application/json", "x-forwarded-for": f"198.18.{n // 200}.{n % 200}"}
+        return request("POST", "/auth", body, headers)[0]
+    def reader():
+        while not done.is_set() and len(latencies) < 40:
+            t = time.monotonic()
+            s, _, _ = request("GET", "/contents", headers={"authorization": "Bearer " + state["token"]})
+            assert s == 200, s
+            latencies.append(time.monotonic() - t)
+    with concurrent.futures.ThreadPoolExecutor(33) as pool:
+        contents_reader = pool.submit(reader)
+        for s in pool.map(one, range(400)):
+            statuses[s] = statuses.get(s, 0) + 1
+        done.set()
+        contents_reader.result()
+    latencies.sort()
+    print(f"        login flood: {statuses}; GET /contents median {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+          f"max {latencies[-1] * 1000:.1f} ms over {len(latencies)}")
+    assert set(statuses) <= {401, 503}, statuses
+    assert latencies, "no /contents answer during the flood"
 
 case("GET / is 200 \"Healthy\"", health)
 case("POST /auth is 200 with an HS256 token for the email", auth)
@@ -507,6 +539,8 @@ case(f"a body over BODY_LIMIT_BYTES ({body_limit}) is 413", oversized)
 case("PUT / is 405 with Allow", wrong_method)
 case("POST /auth text/plain is 415", wrong_type)
 case("POST /auth malformed JSON is 400", malformed)
+case("POST /auth with a wrong password is the one 401", wrong_password)
+case("a login flood is shed (401/503) while GET /contents answers 200", login_flood)
 print(f"  {sum(results)} of {len(results)} cases passed")
 sys.exit(0 if all(results) else 1)
 PY
@@ -537,6 +571,9 @@ run_args=(
     --network host --env-file "$pod_env"
     -e BIND_ADDRESS=127.0.0.1 -e PORT="$port" -e JWT_SECRET
     -e ADMIN_BIND_ADDRESS=127.0.0.1 -e ADMIN_PORT="$admin_port"
+    # users mode on the test users file instead of the Deployment's DynamoDB table
+    -v "$repo_root/tests/data/users.htpasswd:/etc/simple-jwt-api/users:ro"
+    -e USERS_FILE=/etc/simple-jwt-api/users
 )
 cid="$("$docker" run "${run_args[@]}" "$image")"
 container_ids+=("$cid")
@@ -550,6 +587,9 @@ for probe in /healthz /readyz; do
 done
 say "admin port: /healthz 200, /readyz 200"
 say "memory in use: $("$docker" stats --no-stream --format '{{.MemUsage}}' "$cid")"
+# The login flood must not have OOM-killed or restarted the process.
+[[ "$("$docker" inspect -f '{{.State.Running}} {{.State.OOMKilled}} {{.RestartCount}}' "$cid")" == "true false 0" ]] \
+    || { show_logs; fail "the container did not survive the login flood (running, OOM-killed, restarts: $("$docker" inspect -f '{{.State.Running}} {{.State.OOMKilled}} {{.RestartCount}}' "$cid"))"; }
 if "$docker" logs "$cid" 2>&1 | grep -qF "$JWT_SECRET"; then fail "the container logged the secret"; fi
 
 # SIGTERM, as the kubelet sends it: readiness drops at once, the public port keeps serving for

@@ -106,6 +106,21 @@ async fn manifests_agree_with_the_binary() {
 
     let moto = Moto::shared();
     put_secret(&moto.client(), &parameter, TEST_SECRET).await;
+    // Users mode on the table the Deployment names, with one user in it.
+    let table = env
+        .iter()
+        .find(|(k, _)| k == "USERS_TABLE")
+        .map(|(_, v)| v.clone())
+        .expect("the shipped Deployment checks credentials against a users table");
+    assert!(env.contains(&("AUTH_MODE".into(), "users".into())), "users mode, explicitly");
+    let dynamodb = support::moto::dynamodb(&moto.endpoint());
+    support::moto::create_users_table(&dynamodb, &table).await;
+    let user = simple_jwt_api::aws::dynamodb::user_item(
+        "pod@example.com",
+        &support::server::users_hash("pod-password"),
+        false,
+    );
+    dynamodb.put_item().table_name(&table).set_item(Some(user)).send().await.unwrap();
     env.extend(moto.env());
     // The one deviation from the manifest: tests listen on loopback only.
     env.push(("BIND_ADDRESS".into(), "127.0.0.1".into()));
@@ -119,6 +134,13 @@ async fn manifests_agree_with_the_binary() {
     let admin = server.admin();
     assert_eq!(admin.port(), admin_port, "the admin listener is where the manifest says");
     let on_port = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let login = |password: &str| {
+        let body = serde_json::json!({"email": "pod@example.com", "password": password});
+        request("POST", "/auth", body.to_string())
+    };
+    assert_eq!(send(server.address, login("pod-password")).await.status(), 200, "the table's user");
+    assert_eq!(send(server.address, login("guess")).await.status(), 401);
 
     for probe in ["readinessProbe", "livenessProbe"] {
         let http_get = &container[probe]["httpGet"];

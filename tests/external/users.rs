@@ -12,7 +12,7 @@ use support::cases::users_file;
 use support::client::{json, request, send};
 use support::moto::{Moto, create_users_table, dynamodb, put_secret, sdk_env};
 use support::relay::Relay;
-use support::server::ServerProcess;
+use support::server::{ServerProcess, users_hash};
 use support::tools;
 
 fn login(email: &str, password: &str) -> Request<Bytes> {
@@ -108,7 +108,7 @@ async fn users_from_a_dynamodb_table_made_by_the_command() {
     client
         .put_item()
         .table_name(table)
-        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("off@example.com", &phc("off-pw"), true)))
+        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("off@example.com", &users_hash("off-pw"), true)))
         .send()
         .await
         .unwrap();
@@ -148,7 +148,7 @@ async fn a_table_outage_is_503_and_locks_no_one() {
     client
         .put_item()
         .table_name(table)
-        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("ops@example.com", &phc("ops-pw"), false)))
+        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("ops@example.com", &users_hash("ops-pw"), false)))
         .send()
         .await
         .unwrap();
@@ -163,21 +163,6 @@ async fn a_table_outage_is_503_and_locks_no_one() {
     }
     relay.restore();
     assert_eq!(status(&server, "ops@example.com", "ops-pw").await, 200, "no lockout from the outage");
-}
-
-/// A PHC argon2id string made by `server users hash` for `password`.
-fn phc(password: &str) -> String {
-    let mut child = Command::new(support::binary("server"))
-        .args(["users", "hash"])
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// Hashes made by other code verify: argon2-cffi (the reference implementation's bindings) at

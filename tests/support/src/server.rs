@@ -174,3 +174,19 @@ pub fn run_to_exit(env: &[(String, String)]) -> (ExitStatus, String) {
         Err((status, lines)) => (status, lines.join("\n")),
     }
 }
+
+/// The PHC string `server users hash` prints for `password` (piped on its stdin).
+pub fn users_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(crate::binary("server"))
+        .args(["users", "hash"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run server users hash");
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "server users hash: {output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
