@@ -121,15 +121,17 @@ fn token_ops(c: &mut Criterion) {
             ]),
         ),
     ];
+    // Public-key checks run behind the admission bound on the blocking pool: a runtime.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut group = c.benchmark_group("token");
     for (algorithm, state) in &algorithms {
         let token = state.keys.issue("bench@example.com").unwrap();
-        assert!(ready(state.keys.verify(&token)).is_ok(), "{algorithm}");
+        assert!(runtime.block_on(state.keys.verify(&token)).is_ok(), "{algorithm}");
         group.bench_function(format!("issue {algorithm}"), |b| {
             b.iter(|| state.keys.issue(black_box("bench@example.com")).unwrap())
         });
         group.bench_function(format!("verify {algorithm}"), |b| {
-            b.iter(|| ready(state.keys.verify(black_box(&token))))
+            b.iter(|| runtime.block_on(state.keys.verify(black_box(&token))))
         });
     }
     group.finish();
@@ -171,5 +173,55 @@ fn dispatch_ops(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, token_ops, dispatch_ops);
+/// Users mode: one argon2id verification at OWASP's parameters as the argon2 crate's own
+/// `verify_password` does it (the raw rate, the baseline), the service's verifier, and whole
+/// `POST /auth` logins through dispatch — right password, wrong password, unknown user — on the
+/// test users file. The login's ratio to the raw verification is what the service adds; the
+/// wrong-password and unknown-user times side by side are the timing-equality check (printed,
+/// never asserted).
+fn login_ops(c: &mut Criterion) {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/users.htpasswd");
+    let state = state_with(&[
+        ("JWT_SECRET", SECRET),
+        ("USERS_FILE", file),
+        // No account back-off within the run: the benchmark repeats one wrong password.
+        ("LOGIN_MAX_FAILURES", "1000"),
+        ("LOGIN_FAILURE_WINDOW_SECONDS", "1"),
+    ]);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let verifier = simple_jwt_api::password::Verifier::new(simple_jwt_api::password::OWASP_PARAMETERS, 1).unwrap();
+    let phc = verifier.hash(b"bench-password").unwrap();
+    let stored = simple_jwt_api::password::StoredHash::parse(&phc, &Default::default()).unwrap();
+    let login = |email: &str, password: &str| {
+        let body = serde_json::json!({"email": email, "password": password}).to_string();
+        Request::builder().method("POST").uri("/auth").body(Bytes::from(body)).unwrap()
+    };
+    let mut group = c.benchmark_group("login");
+    group.sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    group.bench_function("argon2 crate verify_password (raw, OWASP m=19456 t=2 p=1)", |b| {
+        let argon2 = argon2::Argon2::default();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        b.iter(|| black_box(argon2.verify_password(b"bench-password", &parsed).is_ok()))
+    });
+    group.bench_function("service verifier (reused buffer)", |b| {
+        b.iter(|| black_box(verifier.verify(b"bench-password", Some(&stored))))
+    });
+    for (name, email, password, status) in [
+        ("POST /auth right password (200)", "user@example.com", "s3cr3t-pw", 200),
+        ("POST /auth wrong password (401)", "user@example.com", "wrong-password", 401),
+        ("POST /auth unknown user (401)", "nobody@example.com", "wrong-password", 401),
+    ] {
+        let request = login(email, password);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = runtime.block_on(dispatch(&state, request.clone()));
+                assert_eq!(response.status(), status);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, token_ops, dispatch_ops, login_ops);
 criterion_main!(benches);

@@ -14,6 +14,9 @@
 #                                         (oha, h2c, 100 connections x 100 streams) for SECONDS
 #                                         (default 20), while valid requests and admin probes run:
 #                                         their status and latency, and peak RSS (~1 min + build)
+#   scripts/load.sh logins [COUNT]        users mode on the glibc and the musl build: COUNT
+#                                         (default 400) right-password logins; logins/s and
+#                                         resident memory before, after and at peak (~1 min + builds)
 #   scripts/load.sh lambda-cold-start [RUNS]
 #                                         process start -> first response of the `lambda` binary
 #                                         under `cargo lambda watch` (default 10 runs)
@@ -480,8 +483,42 @@ overload() {
     echo "peak RSS: $(awk -v kb="$peak" 'BEGIN { printf "%.1f MiB", kb / 1024 }') (pod limit 64 MiB)"
 }
 
+# logins [COUNT]: users mode, on the glibc build (what Lambda runs) and the musl build (the
+# image): COUNT [400] right-password logins through POST /auth at 2 x LOGIN_CONCURRENCY
+# connections; logins/s, and the resident memory before, after and at peak (VmRSS, VmHWM).
+logins() {
+    local count=${1:-400} cpus build binary name rss_before
+    cpus=$(nproc)
+    install_oha
+    local login='{"email":"user@example.com","password":"s3cr3t-pw"}'
+    echo
+    echo "## logins — $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "machine: $cpus CPUs; LOGIN_CONCURRENCY=$cpus; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+    for build in glibc musl; do
+        if [[ $build == glibc ]]; then
+            cargo build --release --locked --quiet --bin server
+            binary="$target_dir/release/server"
+        else
+            cargo build --release --locked --quiet --bin server --target x86_64-unknown-linux-musl
+            binary="$target_dir/x86_64-unknown-linux-musl/release/server"
+        fi
+        name="logins-$build"
+        start "$name" "$binary" USERS_FILE="$repo_root/tests/data/users.htpasswd" \
+            LOGIN_CONCURRENCY="$cpus" LOGIN_ADDRESS_BURST=1000000 LOGIN_ADDRESS_PER_MINUTE=1000000
+        rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+        "$oha" --no-tui --output-format json -o "$work/$name.json" -n "$count" -c $((2 * cpus)) \
+            -m POST -T application/json -d "$login" "http://127.0.0.1:$port/auth" >/dev/null
+        echo "$build: $("${helper[@]}" summary "$work/$name.json" 0 100 | sed 's/ cpu_us=0//')" \
+            "RSS before $(awk -v kb="$rss_before" 'BEGIN { printf "%.1f MiB", kb / 1024 }')," \
+            "after $(awk '/^VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status")," \
+            "peak $(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status")"
+        stop "$pid"
+    done
+}
+
 case $mode in
 ab) ab ;;
+logins) logins "${@:2}" ;;
 overload) overload "${@:2}" ;;
 soak) soak "${@:2}" ;;
 lambda-cold-start) lambda_cold_start "${@:2}" ;;

@@ -10,6 +10,7 @@ use super::ConfigError;
 use super::env::Env;
 use crate::password::{HashFloor, HashParameters, OWASP_PARAMETERS};
 use crate::throttle::{AccountLimits, AddressLimits};
+pub use crate::users::AuthMode;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,25 +44,6 @@ pub const VARIABLES: &[&str] = &[
 /// `LOGIN_CONCURRENCY`: 40 MiB, two OWASP verifications, inside the Deployment's 64 MiB limit
 /// beside the ~15 MiB the rest of the process uses.
 pub const LOGIN_MEMORY_BUDGET_KIB: u32 = 40 * 1024;
-
-/// `AUTH_MODE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Any non-empty email and password get a token (the original app).
-    Open,
-    /// The password is checked against a user store.
-    Users,
-}
-
-impl AuthMode {
-    /// The `AUTH_MODE` value (and `build_info`'s `auth_mode` label).
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMode::Open => "open",
-            AuthMode::Users => "users",
-        }
-    }
-}
 
 /// Where users are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]

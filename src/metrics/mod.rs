@@ -25,9 +25,9 @@ mod prometheus;
 pub use emf::Emf;
 pub use prometheus::Prometheus;
 
-use crate::config::AuthMode;
 use crate::route::Route;
 use crate::token::{Rejection, SigningAlgorithm};
+use crate::users::AuthMode;
 use http::{Method, StatusCode};
 use metrics::{Counter, Gauge, Histogram, Unit};
 use std::sync::OnceLock;

@@ -19,6 +19,25 @@ use crate::password::StoredHash;
 use crate::source::BoxFuture;
 use std::sync::Arc;
 
+/// `AUTH_MODE`: whether `POST /auth` checks credentials (a label of `build_info` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Any non-empty email and password get a token (the original app).
+    Open,
+    /// The password is checked against a user store.
+    Users,
+}
+
+impl AuthMode {
+    /// The `AUTH_MODE` value (and `build_info`'s `auth_mode` label).
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::Open => "open",
+            AuthMode::Users => "users",
+        }
+    }
+}
+
 /// One user of a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
