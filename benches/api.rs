@@ -122,7 +122,8 @@ fn token_ops(c: &mut Criterion) {
         ),
     ];
     // Public-key checks run behind the admission bound on the blocking pool: a runtime.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let mut group = c.benchmark_group("token");
     for (algorithm, state) in &algorithms {
         let token = state.keys.issue("bench@example.com").unwrap();
@@ -189,8 +190,11 @@ fn login_ops(c: &mut Criterion) {
         ("LOGIN_MAX_FAILURES", "1000"),
         ("LOGIN_FAILURE_WINDOW_SECONDS", "1"),
     ]);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let verifier = simple_jwt_api::password::Verifier::new(simple_jwt_api::password::OWASP_PARAMETERS, 1).unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let verifier =
+        simple_jwt_api::password::Verifier::new(simple_jwt_api::password::OWASP_PARAMETERS, 1)
+            .unwrap();
     let phc = verifier.hash(b"bench-password").unwrap();
     let stored = simple_jwt_api::password::StoredHash::parse(&phc, &Default::default()).unwrap();
     let login = |email: &str, password: &str| {

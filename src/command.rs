@@ -51,22 +51,25 @@ pub async fn users(args: &[String]) -> ExitCode {
     }
 }
 
+/// Prints `message` and returns exit code 1 (the command failed).
 fn fail(message: &str) -> ExitCode {
     eprintln!("simple-jwt-api users: {message}");
-    ExitCode::from(if message.starts_with("PASSWORD_") || message.starts_with("USERS_TABLE") {
-        2
-    } else {
-        1
-    })
+    ExitCode::FAILURE
+}
+
+/// Prints `message` and returns exit code 2 (a usage or configuration error).
+fn misconfigured(message: &str) -> ExitCode {
+    eprintln!("simple-jwt-api users: {message}");
+    ExitCode::from(2)
 }
 
 async fn add(email: &str, replace: bool) -> ExitCode {
     if !crate::users::table::acceptable_email(email.trim()) {
-        return fail("EMAIL must be 1-254 characters without control characters");
+        return misconfigured("EMAIL must be 1-254 characters without control characters");
     }
     let Some(name) = std::env::var("USERS_TABLE").ok().filter(|name| !name.trim().is_empty())
     else {
-        return fail("USERS_TABLE: not set (the DynamoDB table to add the user to)");
+        return misconfigured("USERS_TABLE: not set (the DynamoDB table to add the user to)");
     };
     let phc = match read_password().and_then(|password| hash(&password)) {
         Ok(phc) => phc,
@@ -74,7 +77,7 @@ async fn add(email: &str, replace: bool) -> ExitCode {
     };
     let floor = match hash_settings_from_env() {
         Ok((_, floor)) => floor,
-        Err(err) => return fail(&err.to_string()),
+        Err(err) => return misconfigured(&err.to_string()),
     };
     let config = crate::aws::sdk_config().await;
     let table = UsersTable::new(&config, name.trim().to_owned(), floor, AccountLimits::default());

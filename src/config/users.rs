@@ -273,8 +273,14 @@ mod tests {
             (&[("USERS_FILE", "/f"), ("PASSWORD_MEMORY_KIB", "4096")], "PASSWORD_MEMORY_KIB"),
             (&[("USERS_FILE", "/f"), ("PASSWORD_ITERATIONS", "0")], "PASSWORD_ITERATIONS"),
             (&[("USERS_FILE", "/f"), ("LOGIN_CONCURRENCY", "0")], "LOGIN_CONCURRENCY"),
-            (&[("USERS_FILE", "/f"), ("LOGIN_MAX_FAILURES", "18446744073709551615")], "LOGIN_MAX_FAILURES"),
-            (&[("USERS_FILE", "/f"), ("LOGIN_LOCKOUT_SECONDS", "1000")], "LOGIN_MAX_LOCKOUT_SECONDS"),
+            (
+                &[("USERS_FILE", "/f"), ("LOGIN_MAX_FAILURES", "18446744073709551615")],
+                "LOGIN_MAX_FAILURES",
+            ),
+            (
+                &[("USERS_FILE", "/f"), ("LOGIN_LOCKOUT_SECONDS", "1000")],
+                "LOGIN_MAX_LOCKOUT_SECONDS",
+            ),
             (&[("USERS_FILE", "/f"), ("LOGIN_ADDRESS_BURST", "0")], "LOGIN_ADDRESS_BURST"),
             (&[("USERS_FILE", "/f"), ("TRUSTED_PROXY_HOPS", "11")], "TRUSTED_PROXY_HOPS"),
         ];

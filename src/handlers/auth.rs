@@ -31,10 +31,10 @@ pub async fn issue(
     bounded_string(&body, "email", EMAIL_MAX_CHARS)?;
     bounded_string(&body, "password", PASSWORD_MAX_CHARS)?;
     // Moved out of the parsed body, so that the one copy of it is wiped on drop.
-    let password = match body.get_mut("password") {
-        Some(Value::String(password)) => Zeroizing::new(std::mem::take(password)),
-        _ => unreachable!("checked above"),
+    let Some(Value::String(password)) = body.get_mut("password") else {
+        return Err(ApiError::BadRequest("\"password\" must be a string".into()));
     };
+    let password = Zeroizing::new(std::mem::take(password));
     let email = bounded_string(&body, "email", EMAIL_MAX_CHARS)?;
     let Some(logins) = &state.logins else {
         drop(password);

@@ -1,7 +1,9 @@
 //! The `lambda` binary at `LOG_LEVEL=trace` under `cargo lambda watch`: lambda_runtime logs
 //! every invocation event it receives, whole, at TRACE — the `Authorization` header and the
 //! `POST /auth` body among it. A second watch of its own (the log level is fixed when the
-//! function starts; the end-to-end test's watch runs at the default level).
+//! function starts; the end-to-end test's watch runs at the default level), in `users` mode on
+//! a DynamoDB table (moto) whose user was made by `server users add`: the function checks the
+//! password through the real AWS SDK, which logs at TRACE too.
 
 use super::lambda_watch::Watch;
 use bytes::Bytes;
@@ -20,7 +22,26 @@ const EMAIL: &str = "trace-user@example.com";
 /// force.
 #[tokio::test]
 async fn no_token_password_or_body_at_trace() {
-    let watch = Watch::start_with(&[("LOG_LEVEL", "trace")]).await;
+    let moto = support::moto::Moto::shared();
+    let table = "lambda-trace-users";
+    support::moto::create_users_table(&support::moto::dynamodb(&moto.endpoint()), table).await;
+    let mut env = moto.env();
+    env.push(("USERS_TABLE".into(), table.into()));
+    let hash = support::server::users_hash(PASSWORD);
+    let item = simple_jwt_api::aws::dynamodb::user_item(EMAIL, &hash, false);
+    support::moto::dynamodb(&moto.endpoint())
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vars.push(("LOG_LEVEL", "trace"));
+    let watch = Watch::start_with(&vars).await;
+    let wrong = serde_json::json!({ "email": EMAIL, "password": "not-the-password" }).to_string();
+    let refused = send_with_prefix(watch.address(), PREFIX, request("POST", "/auth", wrong)).await;
+    assert_eq!(refused.status(), 401, "users mode on Lambda: {:?}", refused.body());
     let login = serde_json::json!({ "email": EMAIL, "password": PASSWORD }).to_string();
     let response =
         send_with_prefix(watch.address(), PREFIX, request("POST", "/auth", login.clone())).await;
@@ -47,7 +68,10 @@ async fn no_token_password_or_body_at_trace() {
     eprintln!("{} output lines at trace: {traces} TRACE, {debugs} DEBUG", logs.lines().count());
     assert!(traces > 0 && debugs > 0, "the function did not log at trace:\n{logs}");
     let signature = token.rsplit('.').next().unwrap();
-    for forbidden in [PASSWORD, token.as_str(), signature, login.as_str(), "raw JSON event"] {
+    let salt_and_output = hash.rsplit('$').next().unwrap();
+    for forbidden in
+        [PASSWORD, token.as_str(), signature, login.as_str(), "raw JSON event", salt_and_output]
+    {
         assert!(!logs.contains(forbidden), "{forbidden:?} reached the output:\n{logs}");
     }
     assert!(!logs.contains(r#"\"password\""#), "a request body reached the output:\n{logs}");

@@ -58,12 +58,16 @@ async fn users_from_an_ssm_secure_string() {
     let name = "/simple-jwt-api/users-parameter-test";
     let document = std::fs::read_to_string(users_file()).unwrap();
     put_secret(&moto.client(), name, &document).await;
-    let server = ServerProcess::start(&env(moto.env(), &[("USERS_PARAMETER", name), ("USERS_REFRESH_SECONDS", "1")]));
+    let server = ServerProcess::start(&env(
+        moto.env(),
+        &[("USERS_PARAMETER", name), ("USERS_REFRESH_SECONDS", "1")],
+    ));
     assert_eq!(status(&server, "user@example.com", "s3cr3t-pw").await, 200);
     assert_eq!(status(&server, "user@example.com", "wrong").await, 401);
 
     // A new version without x@y.z: refreshed within a few periods.
-    let without: String = document.lines().filter(|line| !line.starts_with("x@y.z:")).collect::<Vec<_>>().join("\n");
+    let without: String =
+        document.lines().filter(|line| !line.starts_with("x@y.z:")).collect::<Vec<_>>().join("\n");
     put_secret(&moto.client(), name, &without).await;
     support::until(Duration::from_secs(15), "the new users version", async || {
         status(&server, "x@y.z", "p").await == 401
@@ -71,9 +75,15 @@ async fn users_from_an_ssm_secure_string() {
     .await;
     // Garbage: the last good users stay, with a warning naming the parameter and the line.
     put_secret(&moto.client(), name, "user@example.com:not-a-hash").await;
-    support::until(Duration::from_secs(15), "the warning about the unusable document", async || {
-        server.logs().iter().any(|line| line.contains("unusable") && line.contains(name) && line.contains("line 1"))
-    })
+    support::until(
+        Duration::from_secs(15),
+        "the warning about the unusable document",
+        async || {
+            server.logs().iter().any(|line| {
+                line.contains("unusable") && line.contains(name) && line.contains("line 1")
+            })
+        },
+    )
     .await;
     assert_eq!(status(&server, "user@example.com", "s3cr3t-pw").await, 200);
     assert!(!server.logs().join("\n").contains("$argon2id$"));
@@ -98,17 +108,25 @@ async fn users_from_a_dynamodb_table_made_by_the_command() {
     let response = send(a.address, login("admin@example.com", "first-password")).await;
     assert_eq!(response.status(), 200, "{:?}", response.body());
     let token = json(&response)["token"].as_str().unwrap().to_owned();
-    let claims: serde_json::Value = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+    let claims: serde_json::Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
     assert_eq!(claims["email"], "Admin@Example.com", "the email as stored");
 
-    assert_eq!(users_add(&command_env, &["admin@example.com", "--replace"], "second-password").0, Some(0));
+    assert_eq!(
+        users_add(&command_env, &["admin@example.com", "--replace"], "second-password").0,
+        Some(0)
+    );
     assert_eq!(status(&a, "admin@example.com", "first-password").await, 401);
     assert_eq!(status(&a, "admin@example.com", "second-password").await, 200);
 
     client
         .put_item()
         .table_name(table)
-        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("off@example.com", &users_hash("off-pw"), true)))
+        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item(
+            "off@example.com",
+            &users_hash("off-pw"),
+            true,
+        )))
         .send()
         .await
         .unwrap();
@@ -127,7 +145,10 @@ async fn users_from_a_dynamodb_table_made_by_the_command() {
     let item = client
         .get_item()
         .table_name(table)
-        .key("email", aws_sdk_dynamodb::types::AttributeValue::S("#login-failures:admin@example.com".into()))
+        .key(
+            "email",
+            aws_sdk_dynamodb::types::AttributeValue::S("#login-failures:admin@example.com".into()),
+        )
         .send()
         .await
         .unwrap()
@@ -148,7 +169,11 @@ async fn a_table_outage_is_503_and_locks_no_one() {
     client
         .put_item()
         .table_name(table)
-        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item("ops@example.com", &users_hash("ops-pw"), false)))
+        .set_item(Some(simple_jwt_api::aws::dynamodb::user_item(
+            "ops@example.com",
+            &users_hash("ops-pw"),
+            false,
+        )))
         .send()
         .await
         .unwrap();
@@ -162,7 +187,11 @@ async fn a_table_outage_is_503_and_locks_no_one() {
         assert_eq!(response.headers()["retry-after"], "5");
     }
     relay.restore();
-    assert_eq!(status(&server, "ops@example.com", "ops-pw").await, 200, "no lockout from the outage");
+    assert_eq!(
+        status(&server, "ops@example.com", "ops-pw").await,
+        200,
+        "no lockout from the outage"
+    );
 }
 
 /// Hashes made by other code verify: argon2-cffi (the reference implementation's bindings) at
@@ -172,7 +201,10 @@ async fn a_table_outage_is_503_and_locks_no_one() {
 async fn hashes_made_by_other_tools_verify() {
     let python = tools::venv(
         "hashes",
-        &[tools::requirement("argon2-cffi", "ARGON2_CFFI"), tools::requirement("bcrypt", "PY_BCRYPT")],
+        &[
+            tools::requirement("argon2-cffi", "ARGON2_CFFI"),
+            tools::requirement("bcrypt", "PY_BCRYPT"),
+        ],
     )
     .join("python");
     let script = r#"
@@ -185,7 +217,8 @@ print("py-bcrypt-2y@example.com:" + bcrypt.hashpw(b"bcrypt-pw", bcrypt.gensalt(1
     let document = tools::run(Command::new(python).args(["-c", script]));
     let file = support::scratch_dir().join(format!("users-foreign-{}", std::process::id()));
     std::fs::write(&file, &document).unwrap();
-    let server = ServerProcess::start(&env(Vec::new(), &[("USERS_FILE", &file.display().to_string())]));
+    let server =
+        ServerProcess::start(&env(Vec::new(), &[("USERS_FILE", &file.display().to_string())]));
     for (email, password) in [
         ("cffi-default@example.com", "cffi-pw"),
         ("cffi-owasp@example.com", "cffi-pw"),

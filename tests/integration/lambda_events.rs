@@ -184,8 +184,10 @@ async fn rest_stage_without_variable() {
 /// State as the `lambda` binary builds it in `users` mode (tests/data/users.htpasswd).
 async fn users_state() -> Arc<AppState> {
     let env = users_env();
-    let config = Config::from_lookup(|name| env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
-        .expect("test configuration");
+    let config = Config::from_lookup(|name| {
+        env.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+    })
+    .expect("test configuration");
     simple_jwt_api::startup::build_state(&config).await.expect("state")
 }
 

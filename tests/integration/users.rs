@@ -86,11 +86,15 @@ async fn a_user_made_by_the_command_logs_in() {
     let server = ServerProcess::start(&env);
     let response = send(server.address, login("New@Example.com", "made-by-the-command")).await;
     assert_eq!(response.status(), 200, "{:?}", response.body());
-    assert_eq!(send(server.address, login("new@example.com", "made-by-the-commanD")).await.status(), 401);
+    assert_eq!(
+        send(server.address, login("new@example.com", "made-by-the-commanD")).await.status(),
+        401
+    );
     std::fs::remove_file(file).unwrap();
 
     // Usage errors exit 2; an empty password is refused.
-    let usage = Command::new(support::binary("server")).args(["users", "frobnicate"]).output().unwrap();
+    let usage =
+        Command::new(support::binary("server")).args(["users", "frobnicate"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
     let mut child = Command::new(support::binary("server"))
         .args(["users", "hash"])
@@ -111,14 +115,31 @@ async fn a_user_made_by_the_command_logs_in() {
 fn bad_stores_stop_start_up() {
     let dir = support::scratch_dir();
     let weak = dir.join(format!("users-weak-{}", std::process::id()));
-    let weak_hash = "$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+    let weak_hash =
+        "$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
     std::fs::write(&weak, format!("ok@example.com:{weak_hash}\n")).unwrap();
     let secret = ("JWT_SECRET".to_owned(), support::TEST_SECRET.to_owned());
     let cases: Vec<(Vec<(String, String)>, &str)> = vec![
-        (vec![secret.clone(), ("USERS_FILE".into(), "/nonexistent/users".into())], "USERS_FILE: cannot read /nonexistent/users"),
-        (vec![secret.clone(), ("USERS_FILE".into(), weak.display().to_string())], "line 1: argon2id memory 4096 KiB is below the floor"),
-        (vec![secret.clone(), ("AUTH_MODE".into(), "users".into())], "AUTH_MODE: is users but no store is set"),
-        (vec![secret.clone(), ("USERS_FILE".into(), "/f".into()), ("USERS_TABLE".into(), "t".into())], "USERS_TABLE: one user store at a time"),
+        (
+            vec![secret.clone(), ("USERS_FILE".into(), "/nonexistent/users".into())],
+            "USERS_FILE: cannot read /nonexistent/users",
+        ),
+        (
+            vec![secret.clone(), ("USERS_FILE".into(), weak.display().to_string())],
+            "line 1: argon2id memory 4096 KiB is below the floor",
+        ),
+        (
+            vec![secret.clone(), ("AUTH_MODE".into(), "users".into())],
+            "AUTH_MODE: is users but no store is set",
+        ),
+        (
+            vec![
+                secret.clone(),
+                ("USERS_FILE".into(), "/f".into()),
+                ("USERS_TABLE".into(), "t".into()),
+            ],
+            "USERS_TABLE: one user store at a time",
+        ),
     ];
     for (env, expected) in cases {
         let (status, output) = run_to_exit(&env);
@@ -138,7 +159,9 @@ async fn a_password_spray_from_one_address_is_throttled() {
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
     for attempt in 0..1_000 {
-        let response = send(server.address, login(&format!("victim{attempt}@example.com"), "Winter2026!")).await;
+        let response =
+            send(server.address, login(&format!("victim{attempt}@example.com"), "Winter2026!"))
+                .await;
         if response.status() == 429 {
             assert!(response.headers().contains_key("retry-after"));
         }
@@ -148,7 +171,9 @@ async fn a_password_spray_from_one_address_is_throttled() {
     let made = verifications(&server).await;
     // Burst 20, then 10 a minute.
     let allowed = 20.0 + (elapsed.as_secs_f64() / 6.0).ceil();
-    println!("spray: 1000 attempts in {elapsed:?}: {statuses:?}, {made} verifications (allowed {allowed})");
+    println!(
+        "spray: 1000 attempts in {elapsed:?}: {statuses:?}, {made} verifications (allowed {allowed})"
+    );
     assert!(made <= allowed, "{made} verifications > {allowed}");
     assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![401, 429], "{statuses:?}");
 }
@@ -160,27 +185,44 @@ async fn a_password_spray_from_one_address_is_throttled() {
 async fn a_guess_at_one_account_is_throttled_then_the_user_logs_in() {
     let env = with(
         users_env(),
-        &[("TRUSTED_PROXY_HOPS", "1"), ("LOGIN_LOCKOUT_SECONDS", "3"), ("LOGIN_MAX_LOCKOUT_SECONDS", "3")],
+        &[
+            ("TRUSTED_PROXY_HOPS", "1"),
+            ("LOGIN_LOCKOUT_SECONDS", "3"),
+            ("LOGIN_MAX_LOCKOUT_SECONDS", "3"),
+        ],
     );
     let server = ServerProcess::start(&env);
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
     for attempt in 0..1_000u32 {
         let from = format!("198.51.{}.{}", attempt / 250, attempt % 250);
-        let response = send(server.address, login_from("user@example.com", &format!("guess-{attempt}"), &from)).await;
+        let response = send(
+            server.address,
+            login_from("user@example.com", &format!("guess-{attempt}"), &from),
+        )
+        .await;
         *statuses.entry(response.status().as_u16()).or_insert(0) += 1;
     }
     let elapsed = started.elapsed();
     let made = verifications(&server).await;
     let lockouts = 1.0 + (elapsed.as_secs_f64() / 3.0).floor();
-    println!("guess: 1000 attempts in {elapsed:?}: {statuses:?}, {made} verifications (at most {})", 5.0 * lockouts);
+    println!(
+        "guess: 1000 attempts in {elapsed:?}: {statuses:?}, {made} verifications (at most {})",
+        5.0 * lockouts
+    );
     assert!(made <= 5.0 * lockouts, "{made} verifications in {elapsed:?}");
     assert!(statuses.get(&429).copied().unwrap_or(0) > 900, "{statuses:?}");
     let recovered = support::until(Duration::from_secs(10), "the real user's login", async || {
-        send(server.address, login_from("user@example.com", "s3cr3t-pw", "192.0.2.200")).await.status() == 200
+        send(server.address, login_from("user@example.com", "s3cr3t-pw", "192.0.2.200"))
+            .await
+            .status()
+            == 200
     })
     .await;
-    println!("the user logged in {:?} after the guess ended", recovered.duration_since(started) - elapsed);
+    println!(
+        "the user logged in {:?} after the guess ended",
+        recovered.duration_since(started) - elapsed
+    );
 }
 
 /// A login flood with one verification slot and a short queue: the excess is 503 with
@@ -201,7 +243,8 @@ async fn a_login_flood_is_shed_and_contents_keeps_answering() {
         .map(|n| {
             tokio::spawn(async move {
                 let from = format!("203.0.{}.{}", n / 200, n % 200);
-                let response = send(address, login_from(&format!("u{n}@example.com"), "x", &from)).await;
+                let response =
+                    send(address, login_from(&format!("u{n}@example.com"), "x", &from)).await;
                 (response.status().as_u16(), response.headers().contains_key("retry-after"))
             })
         })
@@ -222,10 +265,16 @@ async fn a_login_flood_is_shed_and_contents_keeps_answering() {
         *statuses.entry(status).or_insert(0) += 1;
     }
     contents.sort();
-    println!("flood: {statuses:?}; /contents median {:?} max {:?}", contents[contents.len() / 2], contents.last().unwrap());
+    println!(
+        "flood: {statuses:?}; /contents median {:?} max {:?}",
+        contents[contents.len() / 2],
+        contents.last().unwrap()
+    );
     assert!(statuses.contains_key(&503), "{statuses:?}");
     assert!(statuses.keys().all(|status| [401, 503].contains(status)), "{statuses:?}");
     let text = scrape(server.admin()).await;
-    assert!(value(&text, r#"simple_jwt_api_logins_total{outcome="overloaded"}"#).unwrap_or(0.0) > 0.0);
+    assert!(
+        value(&text, r#"simple_jwt_api_logins_total{outcome="overloaded"}"#).unwrap_or(0.0) > 0.0
+    );
     assert!(!server.logs().join("\n").contains(INVALID_CREDENTIALS), "no body in the logs");
 }

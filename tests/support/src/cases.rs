@@ -476,7 +476,12 @@ pub fn users_cases() -> Vec<Case> {
         });
     }
     for (name, email, password, stored) in [
-        ("case-folded and padded email", "  mixed.case@EXAMPLE.com ", "mixed-case-pw", "Mixed.Case@Example.com"),
+        (
+            "case-folded and padded email",
+            "  mixed.case@EXAMPLE.com ",
+            "mixed-case-pw",
+            "Mixed.Case@Example.com",
+        ),
         ("a bcrypt user", "bcrypt@example.com", "bcrypt-pw", "bcrypt@example.com"),
     ] {
         cases.push(Case {

@@ -147,7 +147,9 @@ pub fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(aws_sdk_dynamodb::config::Region::new(REGION))
         .endpoint_url(endpoint)
         .http_client(simple_jwt_api::aws::https_client())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -170,7 +172,13 @@ pub async fn create_users_table(client: &aws_sdk_dynamodb::Client, name: &str) {
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("email").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("email")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("create_table on moto");
@@ -178,7 +186,11 @@ pub async fn create_users_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .update_time_to_live()
         .table_name(name)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().unwrap(),
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
         )
         .send()
         .await
