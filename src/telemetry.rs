@@ -40,22 +40,22 @@ pub fn init(log_level: &str) {
     lambda_subscriber(log_level, std::io::stdout).init();
 }
 
-/// Lambda's subscriber: the JSON format, and never the runtime's raw events.
-/// `lambda_runtime` logs every invocation event it receives, whole, at TRACE
-/// (`lambda_runtime::layers::api_response`: "raw JSON event received from Lambda") — with the
-/// `Authorization` header and the `POST /auth` body in it. Its events above DEBUG are dropped
-/// here whatever `LOG_LEVEL` says, even a directive naming its target, because this filter
-/// sits beside the configured one rather than inside it.
+/// Lambda's subscriber: the JSON format and its payload rule ([`json_subscriber`]).
 fn lambda_subscriber<W>(log_level: &str, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    use tracing_subscriber::layer::SubscriberExt;
-    let never_raw_events = tracing_subscriber::filter::filter_fn(|metadata| {
-        !(metadata.target().starts_with("lambda_runtime")
-            && *metadata.level() > tracing::Level::DEBUG)
-    });
-    json_subscriber(filter(log_level), writer).with(never_raw_events)
+    json_subscriber(filter(log_level), writer)
+}
+
+/// Whether an event may be written whatever `LOG_LEVEL` says: other crates' TRACE events never
+/// are. At TRACE they log payloads — `lambda_runtime` every invocation event whole
+/// (`Authorization` header and `POST /auth` body included), the AWS SDK its requests and
+/// responses (the SSM parameter's value, a DynamoDB user's hash). This rule sits beside the
+/// configured filter rather than inside it, so even a directive naming such a target cannot
+/// lift it; their DEBUG lines, and all of ours, stay as configured.
+fn never_payloads(metadata: &tracing::Metadata<'_>) -> bool {
+    *metadata.level() <= tracing::Level::DEBUG || metadata.target().starts_with("simple_jwt_api")
 }
 
 /// Installs the JSON log subscriber for the whole process, writing to stdout through a
@@ -131,11 +131,13 @@ fn filter(log_level: &str) -> EnvFilter {
 }
 
 /// The JSON log format on any writer: one flattened object per event, no span context, no
-/// target. The benchmarks use it on a sink to measure what logging costs a request.
+/// target, and no other crate's TRACE events ([`never_payloads`]). Both binaries log through
+/// it; the benchmarks use it on a sink to measure what logging costs a request.
 pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    use tracing_subscriber::layer::SubscriberExt;
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -145,6 +147,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .finish()
+        .with(tracing_subscriber::filter::filter_fn(never_payloads))
 }
 
 /// The JSON lines `f` logs under `log_level`, through the subscriber Lambda installs ([`init`]).
@@ -171,25 +174,33 @@ pub(crate) fn captured(log_level: &str, f: impl FnOnce()) -> String {
 mod tests {
     use super::*;
 
-    /// Lambda's subscriber drops `lambda_runtime`'s TRACE events (the raw invocation event)
-    /// at every `LOG_LEVEL`, even one naming that target, and keeps everything else the level
-    /// allows, its DEBUG lines included.
+    /// Other crates' TRACE events (`lambda_runtime`'s raw invocation event, the AWS SDK's
+    /// responses) never reach the output at any `LOG_LEVEL`, even one naming their target;
+    /// their DEBUG lines and our own TRACE lines do when the level allows.
     #[test]
-    fn lambda_runtime_trace_never_reaches_the_output() {
+    fn other_crates_trace_never_reaches_the_output() {
         for level in [
             "trace",
-            "info,lambda_runtime=trace",
+            "info,lambda_runtime=trace,aws_smithy_runtime=trace",
             "lambda_runtime::layers::api_response=trace,info",
         ] {
             let output = captured(level, || {
                 tracing::trace!(target: "lambda_runtime::layers::api_response", body = "SECRET-EVENT", "raw JSON event received from Lambda");
+                tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", output = "SECRET-HASH", "deserialized");
                 tracing::debug!(target: "lambda_runtime::runtime", "kept at debug");
+                tracing::trace!(target: "simple_jwt_api::keys", "our trace");
                 tracing::info!(target: "simple_jwt_api", "ours");
             });
-            assert!(!output.contains("SECRET-EVENT"), "{level}: {output}");
+            assert!(
+                !output.contains("SECRET-EVENT") && !output.contains("SECRET-HASH"),
+                "{level}: {output}"
+            );
             assert!(output.contains("ours"), "{level}: {output}");
             if level == "trace" {
-                assert!(output.contains("kept at debug"), "{output}");
+                assert!(
+                    output.contains("kept at debug") && output.contains("our trace"),
+                    "{output}"
+                );
             }
         }
     }

@@ -18,8 +18,8 @@ const EMAIL: &str = "trace-user@example.com";
 /// At `trace`, with a password and a bearer token in events that reach the function both
 /// through watch's Function URL front and as an HTTP API event from `cargo lambda invoke`,
 /// neither the password, nor the token, nor any request body appears anywhere in the output
-/// — while the output does hold the function's TRACE and DEBUG lines, so the level was in
-/// force.
+/// — nor any user's hash, which the SDK's TRACE lines would show — while the output does
+/// hold DEBUG lines, so the level was in force.
 #[tokio::test]
 async fn no_token_password_or_body_at_trace() {
     let moto = support::moto::Moto::shared();
@@ -66,7 +66,10 @@ async fn no_token_password_or_body_at_trace() {
     let (traces, debugs) =
         (logs.matches(r#""level":"TRACE""#).count(), logs.matches(r#""level":"DEBUG""#).count());
     eprintln!("{} output lines at trace: {traces} TRACE, {debugs} DEBUG", logs.lines().count());
-    assert!(traces > 0 && debugs > 0, "the function did not log at trace:\n{logs}");
+    // Other crates' TRACE events (where payloads are) are dropped whatever the level
+    // (src/telemetry.rs); their DEBUG lines show the level was in force.
+    assert!(debugs > 0, "the function did not log below info:\n{logs}");
+    assert_eq!(traces, 0, "TRACE lines reached the output:\n{logs}");
     let signature = token.rsplit('.').next().unwrap();
     let salt_and_output = hash.rsplit('$').next().unwrap();
     for forbidden in
