@@ -117,7 +117,7 @@ async fn metrics_count_a_known_request_mix_and_hold_no_secret() {
     assert_eq!(sample("simple_jwt_api_key_version"), 0.0, "a secret from the environment");
     assert!(sample("simple_jwt_api_key_age_seconds") >= 0.0);
     let build = format!(
-        r#"simple_jwt_api_build_info{{version="{}",algorithm="HS256"}}"#,
+        r#"simple_jwt_api_build_info{{version="{}",algorithm="HS256",auth_mode="open"}}"#,
         env!("CARGO_PKG_VERSION")
     );
     assert_eq!(sample(&build), 1.0);

@@ -22,7 +22,7 @@ async fn server_passes_the_public_key_table() {
         let metrics = send(server.admin(), request("GET", "/metrics", "")).await;
         let metrics = String::from_utf8(metrics.into_body().to_vec()).unwrap();
         let build_info = format!(
-            r#"simple_jwt_api_build_info{{version="{}",algorithm="{}"}} 1"#,
+            r#"simple_jwt_api_build_info{{version="{}",algorithm="{}",auth_mode="open"}} 1"#,
             env!("CARGO_PKG_VERSION"),
             key.algorithm.name()
         );
