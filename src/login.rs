@@ -10,7 +10,7 @@
 //!    dummy hash, the same work — on the blocking pool;
 //! 6. a match resets the account's count; anything else is the one 401.
 //!
-//! Every step records its [`Login`] outcome; the password is zeroized when the attempt ends
+//! Every step records its [`Outcome`] outcome; the password is zeroized when the attempt ends
 //! and is never logged.
 
 use crate::admission::Admission;

@@ -131,7 +131,7 @@ fn filter(log_level: &str) -> EnvFilter {
 }
 
 /// The JSON log format on any writer: one flattened object per event, no span context, no
-/// target, and no other crate's TRACE events ([`never_payloads`]). Both binaries log through
+/// target, and no other crate's TRACE events (`never_payloads`). Both binaries log through
 /// it; the benchmarks use it on a sink to measure what logging costs a request.
 pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
