@@ -69,7 +69,7 @@ fn bad_public_key_configurations_exit_2() {
     let public = include_str!("../data/keys/es256-1.pub.pem");
     let p384 = include_str!("../data/keys/p384.pem");
     let cases: &[BadConfig] = &[
-        (&[("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", "unknown algorithm"),
+        (&[("JWT_ALGORITHM", "PS256")], "JWT_ALGORITHM", "unknown algorithm"),
         (&[("JWT_ALGORITHM", "ES256")], "JWT_PRIVATE_KEY", "needs a private key"),
         (
             &[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", encrypted)],
