@@ -1,5 +1,5 @@
 //! Per-operation cost, in process and without sockets: minting and verifying a token with each
-//! algorithm (HS256, ES256, EdDSA), and the dispatch function for each endpoint (plus the
+//! algorithm (HS256, ES256, EdDSA, RS256), and the dispatch function for each endpoint (plus the
 //! common client errors).
 //!
 //! `cargo bench --bench api`. The `dispatch` group runs with no log subscriber installed
@@ -100,7 +100,9 @@ fn install_metrics(state: &AppState) -> Prometheus {
         .expect("the only recorder of the benchmark process")
 }
 
-/// Minting and verifying, per algorithm (the test keys under `tests/data/keys/`).
+/// Minting and verifying, per algorithm (the test keys under `tests/data/keys/`; RSA 2048
+/// bits). `scripts/crypto_speed.sh` runs this group beside `openssl speed` for the same
+/// primitives.
 fn token_ops(c: &mut Criterion) {
     let algorithms = [
         ("HS256", state()),
@@ -116,6 +118,13 @@ fn token_ops(c: &mut Criterion) {
             state_with(&[
                 ("JWT_ALGORITHM", "EdDSA"),
                 ("JWT_PRIVATE_KEY", include_str!("../tests/data/keys/ed25519-1.pem")),
+            ]),
+        ),
+        (
+            "RS256",
+            state_with(&[
+                ("JWT_ALGORITHM", "RS256"),
+                ("JWT_PRIVATE_KEY", include_str!("../tests/data/keys/rsa-2048-1.pem")),
             ]),
         ),
     ];

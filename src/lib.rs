@@ -1,4 +1,4 @@
-//! `simple-jwt-api`: issues and checks JSON Web Tokens — HS256 with a shared secret, or ES256 /
+//! `simple-jwt-api`: issues and checks JSON Web Tokens — HS256 with a shared secret, or RS256 / ES256 /
 //! EdDSA with a private key whose public half it publishes as a JWKS behind an OpenID
 //! discovery document.
 //!
