@@ -1,7 +1,7 @@
 //! The public-key modes (ES256, EdDSA, RS256): the test keys, the environment that selects
-//! them, and the conformance table every adapter must pass in those modes — the `.well-known` documents,
-//! issued tokens that verify with the published key, and the attacks on public-key JWTs
-//! (key confusion, `none`, keys outside our set, header key hints, missing or wrong
+//! them, and the conformance table every adapter must pass in those modes — the `.well-known`
+//! documents, issued tokens that verify with the published key, and the attacks on public-key
+//! JWTs (key confusion, `none`, keys outside our set, header key hints, missing or wrong
 //! `iss`/`aud`), each answered with the same 401.
 
 use crate::cases::{Case, ExpectBody, now};
