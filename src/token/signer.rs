@@ -19,7 +19,8 @@ use aws_lc_rs::signature::{
 /// A key ready to sign: the HMAC key schedule, or the parsed private key with its public half.
 /// aws-lc-rs keeps the private material in AWS-LC's own memory and wipes it when dropped.
 pub(super) enum Signer {
-    Hmac(hmac::Key),
+    /// Boxed: the key holds both precomputed SHA-256 states (1.2 KB), the others a pointer.
+    Hmac(Box<hmac::Key>),
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
     Rs256(RsaKeyPair),
@@ -38,7 +39,7 @@ pub(super) enum PublicKey<'a> {
 impl Signer {
     /// The HMAC-SHA256 key of `secret`.
     pub(super) fn hmac(secret: &[u8]) -> Self {
-        Signer::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret))
+        Signer::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret)))
     }
 
     /// Parses the PKCS#8 DER `der` for `algorithm` (not HS256). aws-lc-rs checks the key:
