@@ -10,8 +10,8 @@
 //! ([`Keyring::plan`]), and a signature check is the expensive step (ES256 ~55 µs):
 //! - every public-key algorithm (ES256, EdDSA, RS256, any other whose public half is
 //!   published) chooses by `kid`: the one key the `kid` names, the signing key when there is
-//!   no `kid`, none when the `kid` names no key of the ring. A `kid` is a thumbprint we computed of a
-//!   key we hold, never a key we fetch: at most one signature check per token;
+//!   no `kid`, none when the `kid` names no key of the ring. A `kid` is a thumbprint we
+//!   computed of a key we hold, never a key we fetch: at most one signature check per token;
 //! - HS256 keeps its rule: a `kid` (the SSM version) is not trusted to choose, only to order;
 //!   every accepted key is tried, the named one first.
 
