@@ -8,12 +8,23 @@
 # Cross-compiling, not emulating: the builder stage runs on the BUILD platform
 # (--platform=$BUILDPLATFORM) and compiles for TARGETARCH, so an arm64 image builds on an amd64
 # host at native speed (QEMU would make the build several times slower). Rust links the musl
-# target with its own bundled musl (crt objects and libc.a ship with the rust-std component), so
-# the only foreign piece is a C compiler for ring's C and assembly: Debian's
-# gcc-aarch64-linux-gnu, from the same apt archive as musl-tools and version-pinned the same way.
-# ring's C includes only type headers (<stdint.h>, <string.h>), which libc6-dev-arm64-cross
-# provides; the binary links against rustc's bundled musl, never that glibc. cargo-zigbuild + zig
-# would also work but adds Python/pip or a zig download to the builder.
+# target with its own bundled musl (crt objects and libc.a ship with the rust-std component).
+#
+# What AWS-LC (aws-lc-sys, the crypto library: tokens and TLS) needs at build time: a C compiler
+# and `ar` for the target, nothing more. Its cc-crate builder compiles the C and the
+# pre-generated assembly with the C compiler; CMake, Go, NASM (x86 Windows only), clang and
+# bindgen (bindings ship pre-generated for these targets) are not needed. The C must be compiled
+# against MUSL headers: objects compiled against glibc's headers refer to glibc-only symbols and
+# fail to link with rustc's musl (aws/aws-lc-rs#736). So:
+# - native (amd64 on amd64, arm64 on arm64): musl-tools, whose musl-gcc wrapper (the cc crate
+#   picks `<arch>-linux-musl-gcc`) runs the system gcc on musl's headers;
+# - amd64 -> arm64: Debian's gcc-aarch64-linux-gnu plus the arm64 musl-dev package (multiarch),
+#   which ships the same wrapper for aarch64 (`aarch64-linux-musl-gcc`: aarch64-linux-gnu-gcc on
+#   /usr/include/aarch64-linux-musl); aarch64-linux-gnu-gcc drives the final link. AWS-LC's
+#   builder probes for <linux/random.h>, which musl's include tree lacks, and uses the getrandom
+#   syscall without it.
+# All from the same apt archive, version-pinned. cargo-zigbuild + zig would also work but adds
+# Python/pip or a zig download to the builder.
 #
 # Dependency caching: cargo-chef compiles every dependency from Cargo.toml/Cargo.lock alone in
 # its own layer, so a source-only change rebuilds just this crate.
@@ -34,24 +45,27 @@ ARG RUST_IMAGE=public.ecr.aws/docker/library/rust:1.95.0-slim-bookworm@sha256:d7
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS chef
 ARG BUILDARCH
 ARG TARGETARCH
-# Native build (amd64 on amd64, arm64 on arm64): musl-tools gives musl-gcc for ring.
-# amd64 -> arm64: gcc-aarch64-linux-gnu compiles ring's C for aarch64 and drives the link;
-# the cargo config written here tells cargo and the cc crate (ring's build script) to use it.
+# Native build (amd64 on amd64, arm64 on arm64): musl-tools gives the musl gcc wrapper for
+# AWS-LC's C. amd64 -> arm64: gcc-aarch64-linux-gnu and musl-dev:arm64 (see above); the cargo
+# config written here tells cargo and the cc crate (aws-lc-sys's build script) which to use.
 # The slim image already has gcc, libc6-dev and ca-certificates.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN apt-get update \
-    && case "${BUILDARCH}/${TARGETARCH}" in \
+RUN case "${BUILDARCH}/${TARGETARCH}" in \
          amd64/amd64 | arm64/arm64) \
-             apt-get install -y --no-install-recommends musl-tools=1.2.3-1 ;; \
+             apt-get update \
+             && apt-get install -y --no-install-recommends musl-tools=1.2.3-1 ;; \
          amd64/arm64) \
-             apt-get install -y --no-install-recommends \
+             dpkg --add-architecture arm64 \
+             && apt-get update \
+             && apt-get install -y --no-install-recommends \
                  gcc-aarch64-linux-gnu=4:12.2.0-3 libc6-dev-arm64-cross=2.36-8cross1 \
+                 musl-dev:arm64=1.2.3-1 \
              && mkdir -p "${CARGO_HOME}" \
              && printf '%s\n' \
                   '[target.aarch64-unknown-linux-musl]' \
                   'linker = "aarch64-linux-gnu-gcc"' \
                   '[env]' \
-                  'CC_aarch64_unknown_linux_musl = "aarch64-linux-gnu-gcc"' \
+                  'CC_aarch64_unknown_linux_musl = "aarch64-linux-musl-gcc"' \
                   'AR_aarch64_unknown_linux_musl = "aarch64-linux-gnu-ar"' \
                   >> "${CARGO_HOME}/config.toml" ;; \
          *) echo "unsupported build/target '${BUILDARCH}/${TARGETARCH}' (build with BuildKit; amd64, arm64, or amd64 -> arm64)" >&2; exit 1 ;; \

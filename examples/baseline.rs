@@ -4,20 +4,27 @@
 //! shutdown and Tokio runtime — with the same crates for the token work:
 //!
 //! - `GET /`: a constant `"Healthy"`;
-//! - `POST /auth`: reads `email` from the JSON body, signs `{email, exp, nbf}` with
-//!   jsonwebtoken (HS256, keys built once) and answers `{"token"}`;
+//! - `POST /auth`: reads `email` from the JSON body, signs `{email, exp, nbf}` and answers
+//!   `{"token"}` — HS256 with jsonwebtoken (keys built once); RS256, ES256 or EdDSA with an
+//!   aws-lc-rs key pair parsed once (jsonwebtoken's `encode` would re-parse the PKCS#8 key per
+//!   token, which is not the least work);
 //! - `GET /contents`: takes the `Bearer` token, decodes and verifies it with jsonwebtoken
-//!   (HS256, `exp` and `nbf` required and checked) and answers `{email, exp, nbf}`.
+//!   (the configured algorithm, `exp` and `nbf` required and checked) and answers
+//!   `{email, exp, nbf}`.
 //!
 //! Nothing else: no logging, no request id, no `Cache-Control`, no content-type or password
 //! check, no key rotation, no strict token-shape checks; any failure is a bare 400, 401 or 404.
 //! Comparing each of our endpoints with the same endpoint here measures what the service adds
 //! on top of the unavoidable work (HMAC, JSON), not the cost of that work.
 //!
-//! Reads `JWT_SECRET` (required: the harness passes both servers the same one), `PORT`
+//! Reads `JWT_ALGORITHM` (default HS256; also RS256, ES256, EdDSA) with `JWT_SECRET` (HS256) or
+//! `JWT_PRIVATE_KEY` (a PKCS#8 PEM: the harness passes both servers the same one), `PORT`
 //! (default 8081) and `BIND_ADDRESS` (default 127.0.0.1); stops on SIGTERM or SIGINT. Run it
 //! with `cargo run --release --example baseline`.
 
+use aws_lc_rs::signature;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -54,22 +61,62 @@ struct TokenBody<'a> {
 
 /// Built once, shared by every request (cloning the `Arc` is shallow).
 struct Keys {
-    encoding: EncodingKey,
+    signer: Signer,
+    header: Header,
     decoding: DecodingKey,
     validation: Validation,
 }
 
+/// The signing key, prepared once.
+enum Signer {
+    Hmac(EncodingKey),
+    Es256(signature::EcdsaKeyPair),
+    EdDsa(signature::Ed25519KeyPair),
+    Rs256(signature::RsaKeyPair),
+}
+
 #[tokio::main]
 async fn main() {
-    let secret = std::env::var("JWT_SECRET").expect("JWT_SECRET must be set");
-    let mut validation = Validation::new(Algorithm::HS256);
+    let algorithm = std::env::var("JWT_ALGORITHM").unwrap_or_else(|_| "HS256".into());
+    let (alg, signer, decoding) = if algorithm == "HS256" {
+        let secret = std::env::var("JWT_SECRET").expect("JWT_SECRET must be set");
+        let secret = secret.as_bytes();
+        let encoding = EncodingKey::from_secret(secret).expect("a non-empty JWT_SECRET");
+        let decoding = DecodingKey::from_secret(secret).expect("a non-empty JWT_SECRET");
+        (Algorithm::HS256, Signer::Hmac(encoding), decoding)
+    } else {
+        let pem = std::env::var("JWT_PRIVATE_KEY").expect("JWT_PRIVATE_KEY must be set");
+        let der = pem_body(&pem);
+        let (alg, signer) = match algorithm.as_str() {
+            "ES256" => (
+                Algorithm::ES256,
+                Signer::Es256(
+                    signature::EcdsaKeyPair::from_pkcs8(
+                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &der,
+                    )
+                    .expect("a P-256 PKCS#8 key"),
+                ),
+            ),
+            "EdDSA" => (
+                Algorithm::EdDSA,
+                Signer::EdDsa(
+                    signature::Ed25519KeyPair::from_pkcs8(&der).expect("an Ed25519 PKCS#8 key"),
+                ),
+            ),
+            "RS256" => (
+                Algorithm::RS256,
+                Signer::Rs256(signature::RsaKeyPair::from_pkcs8(&der).expect("an RSA PKCS#8 key")),
+            ),
+            other => panic!("JWT_ALGORITHM: unknown algorithm {other:?}"),
+        };
+        let decoding = decoding_key(&signer);
+        (alg, signer, decoding)
+    };
+    let mut validation = Validation::new(alg);
     validation.set_required_spec_claims(&["exp", "nbf"]);
     validation.validate_nbf = true; // jsonwebtoken's default is not to check it
-    let keys = Arc::new(Keys {
-        encoding: EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty JWT_SECRET"),
-        decoding: DecodingKey::from_secret(secret.as_bytes()).expect("a non-empty JWT_SECRET"),
-        validation,
-    });
+    let keys = Arc::new(Keys { signer, header: Header::new(alg), decoding, validation });
 
     let port: u16 = env_or("PORT", 8081);
     let address: IpAddr = env_or("BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]));
@@ -109,9 +156,61 @@ async fn auth(keys: &Keys, request: Request<Incoming>) -> Option<Bytes> {
     let Login { email } = serde_json::from_slice(&body).ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     let claims = Claims { email, exp: now + DEFAULT_TOKEN_TTL_SECONDS, nbf: now };
-    let token =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).ok()?;
+    let token = sign(keys, &claims)?;
     Some(serde_json::to_vec(&TokenBody { token: &token }).ok()?.into())
+}
+
+/// The compact JWS of `claims`: jsonwebtoken's `encode` for HS256, the prepared key otherwise.
+fn sign(keys: &Keys, claims: &Claims) -> Option<String> {
+    let key = match &keys.signer {
+        Signer::Hmac(key) => return jsonwebtoken::encode(&keys.header, claims, key).ok(),
+        other => other,
+    };
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(&serde_json::to_vec(&keys.header).ok()?);
+    let message = format!("{header}.{}", b64(&serde_json::to_vec(claims).ok()?));
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let signature = match key {
+        Signer::Es256(key) => key.sign(&rng, message.as_bytes()).ok()?.as_ref().to_vec(),
+        Signer::EdDsa(key) => key.sign(message.as_bytes()).as_ref().to_vec(),
+        Signer::Rs256(key) => {
+            let mut signature = vec![0; key.public_modulus_len()];
+            key.sign(&signature::RSA_PKCS1_SHA256, &rng, message.as_bytes(), &mut signature)
+                .ok()?;
+            signature
+        }
+        Signer::Hmac(_) => unreachable!(),
+    };
+    Some(format!("{message}.{}", b64(&signature)))
+}
+
+/// jsonwebtoken's verifying key for the public half of `signer`.
+fn decoding_key(signer: &Signer) -> DecodingKey {
+    use signature::KeyPair;
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    match signer {
+        Signer::Es256(key) => {
+            let point = key.public_key().as_ref();
+            DecodingKey::from_ec_components(&b64(&point[1..33]), &b64(&point[33..])).unwrap()
+        }
+        Signer::EdDsa(key) => {
+            DecodingKey::from_ed_components(&b64(key.public_key().as_ref())).unwrap()
+        }
+        Signer::Rs256(key) => {
+            let public = key.public_key();
+            DecodingKey::from_rsa_raw_components(
+                public.modulus().big_endian_without_leading_zero(),
+                public.exponent().big_endian_without_leading_zero(),
+            )
+        }
+        Signer::Hmac(_) => unreachable!(),
+    }
+}
+
+/// The DER inside a PEM block.
+fn pem_body(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body.trim()).expect("a base64 PEM body")
 }
 
 /// `GET /contents`: the claims of the verified `Bearer` token.

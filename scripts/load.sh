@@ -22,7 +22,9 @@
 #                                         under `cargo lambda watch` (default 10 runs)
 #
 # Environment (defaults in brackets):
-#   ab:    ROUNDS [5] x DURATION [5] s per target, CONNECTIONS [16], THREADS [1] (oha worker
+#   ab:    ALGORITHM [HS256; RS256, ES256, EdDSA: both servers sign with the same test key of
+#          tests/data/keys/, so each ratio is our overhead over the least work of that mode],
+#          ROUNDS [5] x DURATION [5] s per target, CONNECTIONS [16], THREADS [1] (oha worker
 #          threads), WARMUP [1] s, RSS_CONNECTIONS [256], RSS_DURATION [3] s, STARTS [20];
 #          SERVER_ENV="K=V ..." extra environment for our server only;
 #          SERVER_BIN and BASELINE_BIN measure given binaries (no build).
@@ -155,8 +157,16 @@ ab() {
     DURATION=${DURATION:-5} ROUNDS=${ROUNDS:-5} THREADS=${THREADS:-1}
     CONNECTIONS=${CONNECTIONS:-16} WARMUP=${WARMUP:-1} STARTS=${STARTS:-20}
     RSS_CONNECTIONS=${RSS_CONNECTIONS:-256} RSS_DURATION=${RSS_DURATION:-3}
-    local server_env server_bin baseline_bin
+    local server_env server_bin baseline_bin mode_env=()
     read -r -a server_env <<<"${SERVER_ENV:-}"
+    ALGORITHM=${ALGORITHM:-HS256}
+    case $ALGORITHM in
+    HS256) ;;
+    RS256) mode_env=(JWT_SECRET= JWT_ALGORITHM=RS256 JWT_PRIVATE_KEY="$(cat "$repo_root/tests/data/keys/rsa-2048-1.pem")") ;;
+    ES256) mode_env=(JWT_SECRET= JWT_ALGORITHM=ES256 JWT_PRIVATE_KEY="$(cat "$repo_root/tests/data/keys/es256-1.pem")") ;;
+    EdDSA) mode_env=(JWT_SECRET= JWT_ALGORITHM=EdDSA JWT_PRIVATE_KEY="$(cat "$repo_root/tests/data/keys/ed25519-1.pem")") ;;
+    *) echo "ALGORITHM: HS256, RS256, ES256 or EdDSA, not $ALGORITHM" >&2; exit 2 ;;
+    esac
     install_oha
     if [[ -n ${SERVER_BIN:-} && -n ${BASELINE_BIN:-} ]]; then
         server_bin=$SERVER_BIN baseline_bin=$BASELINE_BIN # e.g. to measure an older build
@@ -169,9 +179,9 @@ ab() {
 
     # 1. A/B rounds: our endpoint and the baseline's same endpoint, alternating which goes first.
     local base_pid base_port ours_pid ours_port name round
-    start baseline "$baseline_bin"
+    start baseline "$baseline_bin" "${mode_env[@]}"
     base_pid=$pid base_port=$port
-    start ours "$server_bin" "${server_env[@]}"
+    start ours "$server_bin" "${mode_env[@]}" "${server_env[@]}"
     ours_pid=$pid ours_port=$port
     token=$("${helper[@]}" token "$ours_port")
     echo "A/B: $ROUNDS rounds x ${DURATION}s, oha -c$CONNECTIONS --worker-threads $THREADS" \
@@ -207,9 +217,9 @@ ab() {
     local who ours_idle_kb ours_peak_kb baseline_idle_kb baseline_peak_kb
     for who in ours baseline; do
         if [[ $who == ours ]]; then
-            start rss-ours "$server_bin" "${server_env[@]}"
+            start rss-ours "$server_bin" "${mode_env[@]}" "${server_env[@]}"
         else
-            start rss-baseline "$baseline_bin"
+            start rss-baseline "$baseline_bin" "${mode_env[@]}"
         fi
         token=$("${helper[@]}" token "$port")
         printf -v "${who}_idle_kb" %s "$(rss "$pid" VmRSS)"
@@ -229,8 +239,8 @@ ab() {
         "${helper[@]}" startup "$STARTS" PATH="$PATH" BIND_ADDRESS=127.0.0.1 JWT_SECRET="$secret" \
             ADMIN_PORT=off SHUTDOWN_DELAY_SECONDS=0 AWS_EC2_METADATA_DISABLED=true "${@:2}" -- "$1"
     }
-    ours_startup=$(startup "$server_bin" "${server_env[@]}")
-    baseline_startup=$(startup "$baseline_bin")
+    ours_startup=$(startup "$server_bin" "${mode_env[@]}" "${server_env[@]}")
+    baseline_startup=$(startup "$baseline_bin" "${mode_env[@]}")
 
     # 4. Size of the stripped release `server` binary.
     local size
@@ -243,6 +253,7 @@ ab() {
     echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1);" \
         "$(uname -sr); $("$oha" --version)"
     echo "load average (1/5/15 min): $load_start at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+    echo "mode: JWT_ALGORITHM=$ALGORITHM (both servers)"
     echo "A/B: $ROUNDS rounds x ${DURATION}s per target, oha -c$CONNECTIONS --worker-threads" \
         "$THREADS, alternating order; ratios are OUR median / the baseline's median on the SAME" \
         "endpoint; the last column compares with the baseline's GET / (the targets of issue 6)"

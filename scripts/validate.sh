@@ -7,10 +7,12 @@
 #   deploy rules         scripts/check_deploy.py on the renders and the Dockerfile: TLS-only
 #                        edge, Pod Security labels, deployer rights, no replicas beside an HPA,
 #                        base images pinned by digest (and a self-test that each rule bites)
-#   cfn-lint             k8s/aws/*.yaml and template.yaml
-#   sam validate         template.yaml, with --lint and then the plain translator check
+#   cfn-lint             k8s/aws/*.yaml, template.yaml and the SAM examples (examples/*/template.yaml)
+#   sam validate         template.yaml and each SAM example, with --lint and then the plain
+#                        translator check
 #   yamllint -s          every YAML file of the repository (.yamllint)
-#   checkov              Dockerfile, every render, k8s/aws/*.yaml and template.yaml: zero
+#   checkov              Dockerfile, every render, k8s/aws/*.yaml, template.yaml and the SAM
+#                        examples: zero
 #                        failures; each suppression is inline with its reason
 #   cargo deny           licenses, bans and sources (deny.toml). NOT advisories: the RustSec
 #                        database is fetched from GitHub, which these machines cannot reach; the
@@ -155,14 +157,17 @@ bounded() {
 }
 
 run_checkov() {
-    local files=(Dockerfile "${renders[@]}" k8s/aws/*.yaml template.yaml)
+    local files=(Dockerfile "${renders[@]}" k8s/aws/*.yaml template.yaml examples/*/template.yaml)
     bounded 300 "$deploy_bin/checkov" --skip-download --quiet --compact \
         --framework dockerfile kubernetes cloudformation "${files[@]/#/--file=}"
 }
 
 sam_validate() {
-    "$sam_bin/sam" validate --lint --template-file template.yaml &&
-        "$sam_bin/sam" validate --template-file template.yaml --region "$AWS_REGION"
+    local template
+    for template in template.yaml examples/*/template.yaml; do
+        "$sam_bin/sam" validate --lint --template-file "$template" &&
+            "$sam_bin/sam" validate --template-file "$template" --region "$AWS_REGION" || return
+    done
 }
 
 cargo_deny() {
@@ -191,7 +196,7 @@ setup "kustomize" render
 step "hadolint" "$deploy_bin/hadolint" --failure-threshold style Dockerfile
 step "kubernetes-validate" validate_manifests
 step "deploy rules" deploy_rules
-step "cfn-lint" "$deploy_bin/cfn-lint" -- k8s/aws/*.yaml template.yaml
+step "cfn-lint" "$deploy_bin/cfn-lint" -- k8s/aws/*.yaml template.yaml examples/*/template.yaml
 step "sam validate" sam_validate
 step "yamllint" "$deploy_bin/yamllint" -s .
 step "checkov" run_checkov

@@ -3,7 +3,7 @@
 //!
 //! - [`Secret`], the HMAC secret (HS256): the raw bytes of the configured string, exactly as
 //!   PyJWT and other HS256 implementations use it, so tokens interoperate.
-//! - [`PrivateKey`], a private key (ES256, EdDSA): an unencrypted PKCS#8 PEM document, as
+//! - [`PrivateKey`], a private key (ES256, EdDSA, RS256): an unencrypted PKCS#8 PEM document, as
 //!   `openssl genpkey` writes it.
 //!
 //! Both are wiped from memory when dropped and never printed: `Debug` is redacted, there is
@@ -85,7 +85,7 @@ pub enum KeyType {
     OtherCurve,
     /// An Ed25519 key (EdDSA).
     Ed25519,
-    /// An RSA key.
+    /// An RSA key (RS256).
     Rsa,
     /// Anything else.
     Unknown,
@@ -122,6 +122,13 @@ pub enum KeyError {
     /// The PEM body is not valid base64, or the DER is not a PKCS#8 structure.
     #[error("the PEM private key is malformed ({0})")]
     Malformed(&'static str),
+    /// An RSA key shorter than 2048 bits (RFC 7518 §3.3 requires 2048 at least).
+    #[error(
+        "the RSA private key is shorter than 2048 bits; RS256 needs 2048 at least (RFC 7518 \
+         section 3.3), 3072 recommended: generate one with `openssl genpkey -algorithm RSA \
+         -pkeyopt rsa_keygen_bits:3072 -out key.pem`"
+    )]
+    RsaTooSmall,
     /// A valid key for another algorithm than the configured one.
     #[error(
         "the private key is {found}, but JWT_ALGORITHM={algorithm} needs {expected}; generate \
@@ -289,7 +296,7 @@ mod tests {
             (ES256, KeyType::P256),
             (include_str!("../tests/data/keys/ed25519-1.pem"), KeyType::Ed25519),
             (include_str!("../tests/data/keys/p384.pem"), KeyType::OtherCurve),
-            (include_str!("../tests/data/keys/rsa.pem"), KeyType::Rsa),
+            (include_str!("../tests/data/keys/rsa-1024.pem"), KeyType::Rsa),
         ];
         for (pem, key_type) in cases {
             assert_eq!(PrivateKey::from_pem(pem.to_owned()).unwrap().key_type(), key_type);

@@ -1,6 +1,6 @@
-//! `simple-jwt-api`: issues and checks JSON Web Tokens — HS256 with a shared secret, or ES256 /
-//! EdDSA with a private key whose public half it publishes as a JWKS behind an OpenID
-//! discovery document.
+//! `simple-jwt-api`: issues and checks JSON Web Tokens — HS256 with a shared secret, or
+//! RS256 / ES256 / EdDSA with a private key whose public half it publishes as a JWKS behind an
+//! OpenID discovery document.
 //!
 //! All behaviour lives in this library. One function, [`dispatch()`], answers every HTTP request;
 //! the binaries only put it on the wire:

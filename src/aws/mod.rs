@@ -25,13 +25,13 @@ pub const CALL_BOUND: Duration = Duration::from_secs(8);
 /// Attempts per call (the first plus retries) for transient errors.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// The SDK's HTTPS client: hyper + rustls with the `ring` provider, trusting the system's CA
-/// roots (`/etc/ssl/certs` — the container image ships them). (Every SDK crate re-exports the
-/// same `SharedHttpClient` type.)
+/// The SDK's HTTPS client: hyper + rustls with the AWS-LC provider (the library that also signs
+/// and verifies tokens), trusting the system's CA roots (`/etc/ssl/certs` — the container image
+/// ships them). (Every SDK crate re-exports the same `SharedHttpClient` type.)
 pub fn https_client() -> aws_sdk_ssm::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
         .build_https()
 }
 

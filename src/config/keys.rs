@@ -53,7 +53,7 @@ pub const VARIABLES: &[&str] = &[
 /// Where the signing key material (HMAC secret or private key) comes from. Only data: the
 /// material has not been checked yet.
 pub enum KeyMaterial {
-    /// `JWT_SECRET` (HS256) or `JWT_PRIVATE_KEY` (ES256, EdDSA): the value itself.
+    /// `JWT_SECRET` (HS256) or `JWT_PRIVATE_KEY` (RS256, ES256, EdDSA): the value itself.
     Inline {
         /// The variable that held it, for messages.
         variable: &'static str,

@@ -407,7 +407,7 @@ mod tests {
                 &[("JWT_SECRET", SECRET), ("HEADER_READ_TIMEOUT_SECONDS", "0")],
                 "HEADER_READ_TIMEOUT_SECONDS",
             ),
-            (&[("JWT_SECRET", SECRET), ("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM"),
+            (&[("JWT_SECRET", SECRET), ("JWT_ALGORITHM", "PS256")], "JWT_ALGORITHM"),
             (&[("JWT_SECRET", SECRET), ("JWT_ALGORITHM", "es256")], "JWT_ALGORITHM"),
             (&[("JWT_ALGORITHM", "ES256"), ("JWT_SECRET", SECRET)], "JWT_SECRET"),
             (&[("JWT_SECRET", SECRET), ("JWT_PRIVATE_KEY", ES256_PEM)], "JWT_PRIVATE_KEY"),

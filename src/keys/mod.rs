@@ -6,7 +6,7 @@
 //! | `ring.rs` | [`Keyring`]: the pure state machine of current, next and retired keys |
 //! | `store.rs` | [`KeyStore`]: issuing and verifying with the ring in force, loading and refreshing it from a [`crate::source::Source`] |
 //!
-//! One code path serves the HMAC secret (HS256) and the private key (ES256, EdDSA): a source
+//! One code path serves the HMAC secret (HS256) and the private key (RS256, ES256, EdDSA): a source
 //! yields versions of the material (an SSM parameter, or the environment), [`KeyPolicy::build`]
 //! turns one into keys, and the refresh, single flight, activation and grace are shared.
 //!
@@ -17,7 +17,7 @@
 //!   once). HS256 uses no activation delay (nobody can cache a secret that is never published),
 //!   which is the behaviour the service always had;
 //! - tokens carry `kid`: the SSM parameter version (HS256) or the RFC 7638 thumbprint of the
-//!   public key (ES256, EdDSA);
+//!   public key (RS256, ES256, EdDSA);
 //! - a token whose `kid` may name a key this process has not seen yet (HS256: a version newer
 //!   than ours; public keys: a `kid` none of our keys has) triggers one on-demand refresh —
 //!   single-flight, and at most one per [`ON_DEMAND_REFRESH_INTERVAL`], so forged `kid`s

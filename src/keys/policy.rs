@@ -37,7 +37,7 @@ impl KeyPolicy {
                 let kid = document.version.map(|version| version.to_string());
                 Ok((KeyPair::hmac(&secret, kid), strength))
             }
-            SigningAlgorithm::Es256 | SigningAlgorithm::EdDsa => {
+            SigningAlgorithm::Es256 | SigningAlgorithm::EdDsa | SigningAlgorithm::Rs256 => {
                 let key = PrivateKey::from_pem(value)?;
                 Ok((KeyPair::from_private_key(self.algorithm, &key)?, Strength::Strong))
             }

@@ -7,11 +7,11 @@
 //! about, so activation and the end of grace need no timer and the tests pass `now` in.
 //!
 //! Which keys a token is checked against is decided before any signature is checked
-//! ([`Keyring::plan`]), and a signature check is the expensive step (ES256 ~0.6 ms):
-//! - every public-key algorithm (ES256, EdDSA, and any other whose public half is published)
-//!   chooses by `kid`: the one key the `kid` names, the signing key when there is no `kid`,
-//!   none when the `kid` names no key of the ring. A `kid` is a thumbprint we computed of a
-//!   key we hold, never a key we fetch: at most one signature check per token;
+//! ([`Keyring::plan`]), and a signature check is the expensive step (ES256 ~55 µs):
+//! - every public-key algorithm (ES256, EdDSA, RS256, any other whose public half is
+//!   published) chooses by `kid`: the one key the `kid` names, the signing key when there is
+//!   no `kid`, none when the `kid` names no key of the ring. A `kid` is a thumbprint we
+//!   computed of a key we hold, never a key we fetch: at most one signature check per token;
 //! - HS256 keeps its rule: a `kid` (the SSM version) is not trusted to choose, only to order;
 //!   every accepted key is tried, the named one first.
 
@@ -386,6 +386,10 @@ mod tests {
             SigningAlgorithm::Es256 => {
                 (jsonwebtoken::Algorithm::ES256, jsonwebtoken::EncodingKey::from_ec_der(key.der()))
             }
+            SigningAlgorithm::Rs256 => (
+                jsonwebtoken::Algorithm::RS256,
+                jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            ),
             _ => {
                 (jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::EncodingKey::from_ed_der(key.der()))
             }
@@ -417,6 +421,12 @@ mod tests {
                 include_str!("../../tests/data/keys/ed25519-1.pem"),
                 include_str!("../../tests/data/keys/ed25519-2.pem"),
                 include_str!("../../tests/data/keys/ed25519-outside.pem"),
+            ),
+            (
+                SigningAlgorithm::Rs256,
+                include_str!("../../tests/data/keys/rsa-2048-1.pem"),
+                include_str!("../../tests/data/keys/rsa-2048-2.pem"),
+                include_str!("../../tests/data/keys/rsa-2048-outside.pem"),
             ),
         ];
         for (algorithm, first, second, outside) in cases {

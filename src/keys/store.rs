@@ -473,6 +473,8 @@ mod tests {
     const ES256_1: &str = include_str!("../../tests/data/keys/es256-1.pem");
     const ES256_2: &str = include_str!("../../tests/data/keys/es256-2.pem");
     const ES256_OUTSIDE: &str = include_str!("../../tests/data/keys/es256-outside.pem");
+    const RSA_2048_1: &str = include_str!("../../tests/data/keys/rsa-2048-1.pem");
+    const RSA_2048_2: &str = include_str!("../../tests/data/keys/rsa-2048-2.pem");
     const ED25519_1: &str = include_str!("../../tests/data/keys/ed25519-1.pem");
     const ED25519_2: &str = include_str!("../../tests/data/keys/ed25519-2.pem");
 
@@ -717,27 +719,37 @@ mod tests {
         assert_eq!(kid(&store.issue_at("a@b.c", t0 + secs(3)).unwrap()), "3");
     }
 
-    /// ES256 timeline: a new key is published (and verifies) at the refresh that sees it,
-    /// signs only after the activation delay, the key it replaces stays published and verifies
-    /// until its grace period ends, then leaves the JWKS. `kid`s are thumbprints.
+    /// ES256 and RS256 timeline: a new key is published (and verifies) at the refresh that
+    /// sees it, signs only after the activation delay, the key it replaces stays published and
+    /// verifies until its grace period ends, then leaves the JWKS. `kid`s are thumbprints.
     #[tokio::test]
-    async fn es256_publish_then_activate_then_retire() {
-        let (k1, k2) = (
-            thumbprint(ES256_1, SigningAlgorithm::Es256),
-            thumbprint(ES256_2, SigningAlgorithm::Es256),
-        );
+    async fn public_key_publish_then_activate_then_retire() {
+        for (algorithm, first, second) in [
+            (SigningAlgorithm::Es256, ES256_1, ES256_2),
+            (SigningAlgorithm::Rs256, RSA_2048_1, RSA_2048_2),
+        ] {
+            publish_then_activate_then_retire(algorithm, first, second).await;
+        }
+    }
+
+    async fn publish_then_activate_then_retire(
+        algorithm: SigningAlgorithm,
+        first: &str,
+        second: &str,
+    ) {
+        let (k1, k2) = (thumbprint(first, algorithm), thumbprint(second, algorithm));
         let t0 = Instant::now();
-        let parameter = FakeParameter::with(ES256_1);
-        let store = store(&parameter, SigningAlgorithm::Es256, 100, 50).await;
+        let parameter = FakeParameter::with(first);
+        let store = store(&parameter, algorithm, 100, 50).await;
         let signer_v2 = {
-            let other = FakeParameter::with(ES256_2);
-            self::store(&other, SigningAlgorithm::Es256, 100, 50).await
+            let other = FakeParameter::with(second);
+            self::store(&other, algorithm, 100, 50).await
         };
         let v1_token = store.issue_at("a@b.c", t0).unwrap();
         assert_eq!(kid(&v1_token), k1);
         assert_eq!(jwks_kids(&store, t0), [k1.as_str()]);
 
-        parameter.put(ES256_2);
+        parameter.put(second);
         store.refresh_at(t0 + secs(10)).await;
         assert_eq!(
             jwks_kids(&store, t0 + secs(10)),

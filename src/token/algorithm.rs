@@ -14,6 +14,10 @@ pub enum SigningAlgorithm {
     Es256,
     /// Ed25519 signatures (RFC 8037); public keys published as a JWKS.
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), keys of 2048 bits or more; public keys
+    /// published as a JWKS. The one algorithm every JWT verifier takes (API Gateway's JWT
+    /// authorizer, Azure APIM, OpenID Connect Discovery's required `RS256`).
+    Rs256,
 }
 
 impl SigningAlgorithm {
@@ -23,6 +27,7 @@ impl SigningAlgorithm {
             SigningAlgorithm::Hs256 => "HS256",
             SigningAlgorithm::Es256 => "ES256",
             SigningAlgorithm::EdDsa => "EdDSA",
+            SigningAlgorithm::Rs256 => "RS256",
         }
     }
 
@@ -36,6 +41,7 @@ impl SigningAlgorithm {
             SigningAlgorithm::Hs256 => Algorithm::HS256,
             SigningAlgorithm::Es256 => Algorithm::ES256,
             SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+            SigningAlgorithm::Rs256 => Algorithm::RS256,
         }
     }
 }
@@ -49,7 +55,10 @@ impl FromStr for SigningAlgorithm {
             "HS256" => Ok(SigningAlgorithm::Hs256),
             "ES256" => Ok(SigningAlgorithm::Es256),
             "EdDSA" => Ok(SigningAlgorithm::EdDsa),
-            other => Err(format!("unknown algorithm {other:?}: expected HS256, ES256 or EdDSA")),
+            "RS256" => Ok(SigningAlgorithm::Rs256),
+            other => {
+                Err(format!("unknown algorithm {other:?}: expected HS256, ES256, EdDSA or RS256"))
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ pub enum KeyMismatch {
 /// reported as a 500).
 #[derive(Debug, thiserror::Error)]
 #[error("signing the token failed: {0}")]
-pub struct SigningFailed(#[source] jsonwebtoken::errors::Error);
+pub struct SigningFailed(#[source] aws_lc_rs::error::Unspecified);
 
 /// The token rules: algorithm, lifetime and claims of issued tokens, and the verification
 /// policy. Built once.
@@ -135,7 +135,17 @@ impl TokenRules {
             iss: self.issuer.as_deref(),
             aud: self.audience.as_deref(),
         };
-        jsonwebtoken::encode(&keys.header, &claims, &keys.encoding_key).map_err(SigningFailed)
+        // The compact JWS, as jsonwebtoken::encode builds it, over the header encoded once
+        // per key and signed with the key prepared once (see `signer.rs`).
+        use base64::Engine;
+        let json = serde_json::to_vec(&claims).expect("the claims always serialize");
+        let mut token = String::with_capacity(keys.encoded_header.len() + json.len() * 2 + 350);
+        token.push_str(&keys.encoded_header);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let signature = keys.sign_b64(token.as_bytes()).map_err(SigningFailed)?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
     }
 
     /// Verifies `token` with `keys` and returns its claims. Accepted only if ALL of these
@@ -315,6 +325,64 @@ mod tests {
         assert_eq!(payload.as_object().unwrap().len(), 3);
     }
 
+    /// The prepared signer writes exactly the token jsonwebtoken's `encode` writes for the
+    /// same header and claims, for the deterministic algorithms (HS256, EdDSA, RS256 PKCS#1
+    /// v1.5); ES256 signatures are randomised, and verify instead.
+    #[test]
+    fn issued_tokens_are_what_jsonwebtoken_encodes() {
+        let (secret, _) = Secret::new(SECRET.to_owned(), false).unwrap();
+        let hmac = KeyPair::hmac(&secret, Some("7".into()));
+        let mut pairs = vec![(hmac, EncodingKey::from_secret(SECRET.as_bytes()).unwrap())];
+        for (algorithm, pem) in [
+            (SigningAlgorithm::EdDsa, ED25519_1),
+            (SigningAlgorithm::Rs256, RSA_2048_1),
+            (SigningAlgorithm::Es256, ES256_1),
+        ] {
+            pairs.push((pair(algorithm, pem), encoding_key(algorithm, pem)));
+        }
+        for (keys, encoding_key) in pairs {
+            let rules = rules(algorithm_of(&keys), true);
+            let token = rules.issue(&keys, "a@b.c").unwrap();
+            let issued: Claims = jsonwebtoken::dangerous::insecure_decode_claims(&token).unwrap();
+            let claims = ClaimsRef {
+                email: "a@b.c",
+                exp: issued.exp,
+                nbf: issued.nbf,
+                iss: Some(ISSUER),
+                aud: Some(AUDIENCE),
+            };
+            let expected = encode(&keys.header, &claims, &encoding_key).unwrap();
+            if keys.header.alg == Algorithm::ES256 {
+                let (signed, _) = token.rsplit_once('.').unwrap();
+                assert_eq!(signed, expected.rsplit_once('.').unwrap().0);
+                assert!(rules.verify(&keys, &expected).is_ok());
+            } else {
+                assert_eq!(token, expected, "{:?}", keys.header.alg);
+            }
+            assert!(rules.verify(&keys, &token).is_ok());
+        }
+    }
+
+    fn algorithm_of(keys: &KeyPair) -> SigningAlgorithm {
+        match keys.header.alg {
+            Algorithm::HS256 => SigningAlgorithm::Hs256,
+            Algorithm::ES256 => SigningAlgorithm::Es256,
+            Algorithm::EdDSA => SigningAlgorithm::EdDsa,
+            _ => SigningAlgorithm::Rs256,
+        }
+    }
+
+    /// jsonwebtoken's key for the PKCS#8 PEM `pem` (to forge and compare tokens).
+    fn encoding_key(algorithm: SigningAlgorithm, pem: &str) -> EncodingKey {
+        let key = PrivateKey::from_pem(pem.to_owned()).unwrap();
+        match algorithm {
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(key.der()),
+            SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(key.der()),
+            // from_rsa_der wants PKCS#1; the PEM reader unwraps PKCS#8.
+            _ => EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        }
+    }
+
     /// Every verification rule rejects the token it is about.
     #[test]
     fn rejection_rules() {
@@ -430,8 +498,12 @@ mod tests {
     const ES256_1_PUBLIC: &str = include_str!("../../tests/data/keys/es256-1.pub.pem");
     const ES256_OUTSIDE: &str = include_str!("../../tests/data/keys/es256-outside.pem");
     const ED25519_1: &str = include_str!("../../tests/data/keys/ed25519-1.pem");
+    const ED25519_1_PUBLIC: &str = include_str!("../../tests/data/keys/ed25519-1.pub.pem");
     const ED25519_2: &str = include_str!("../../tests/data/keys/ed25519-2.pem");
     const P384: &str = include_str!("../../tests/data/keys/p384.pem");
+    const RSA_2048_1: &str = include_str!("../../tests/data/keys/rsa-2048-1.pem");
+    const RSA_2048_1_PUBLIC: &str = include_str!("../../tests/data/keys/rsa-2048-1.pub.pem");
+    const RSA_2048_OUTSIDE: &str = include_str!("../../tests/data/keys/rsa-2048-outside.pem");
     const ISSUER: &str = "https://issuer.example";
     const AUDIENCE: &str = "orders-api";
 
@@ -446,13 +518,15 @@ mod tests {
         TokenRules::with_claims(algorithm, Duration::from_secs(600), 5, issuer, audience)
     }
 
-    /// ES256 and EdDSA tokens carry the algorithm, the thumbprint `kid`, and `iss`/`aud` when
-    /// configured (after the three original claims); they verify with the same rules.
+    /// ES256, EdDSA and RS256 tokens carry the algorithm, the thumbprint `kid`, and
+    /// `iss`/`aud` when configured (after the three original claims); they verify with the same
+    /// rules.
     #[test]
     fn public_key_issue_then_verify() {
         for (algorithm, pem, alg) in [
             (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
             (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+            (SigningAlgorithm::Rs256, RSA_2048_1, Algorithm::RS256),
         ] {
             for with_claims in [false, true] {
                 let keys = pair(algorithm, pem);
@@ -487,31 +561,32 @@ mod tests {
         let now = unix_now();
         let good =
             json!({"email": "a@b.c", "exp": now + 600, "nbf": now, "iss": ISSUER, "aud": AUDIENCE});
-        for (algorithm, pem, alg) in [
-            (SigningAlgorithm::Es256, ES256_1, Algorithm::ES256),
-            (SigningAlgorithm::EdDsa, ED25519_1, Algorithm::EdDSA),
+        for (algorithm, pem, public_pem, alg) in [
+            (SigningAlgorithm::Es256, ES256_1, ES256_1_PUBLIC, Algorithm::ES256),
+            (SigningAlgorithm::EdDsa, ED25519_1, ED25519_1_PUBLIC, Algorithm::EdDSA),
+            (SigningAlgorithm::Rs256, RSA_2048_1, RSA_2048_1_PUBLIC, Algorithm::RS256),
         ] {
             let keys = pair(algorithm, pem);
             let rules = rules(algorithm, true);
+            let our_key = encoding_key(algorithm, pem);
             let ours = |header: &Header, claims: &serde_json::Value| {
-                encode(header, claims, &keys.encoding_key).unwrap()
+                encode(header, claims, &our_key).unwrap()
             };
             let (outside_pem, outside_alg) = match algorithm {
                 SigningAlgorithm::Es256 => (ES256_OUTSIDE, Algorithm::ES256),
+                SigningAlgorithm::Rs256 => (RSA_2048_OUTSIDE, Algorithm::RS256),
                 _ => (ED25519_2, Algorithm::EdDSA),
             };
-            let outside = pair(algorithm, outside_pem);
-            let theirs = |header: &Header| encode(header, &good, &outside.encoding_key).unwrap();
+            let outside_key = encoding_key(algorithm, outside_pem);
+            let theirs = |header: &Header| encode(header, &good, &outside_key).unwrap();
             let mut header = Header::new(alg);
             header.kid = keys.kid().map(str::to_owned);
             assert!(rules.verify(&keys, &ours(&header, &good)).is_ok(), "{algorithm}");
 
             let public_jwk = serde_json::to_string(keys.public_jwk().unwrap()).unwrap();
             let mut with_jwk = Header::new(outside_alg);
-            with_jwk.jwk = Some(
-                jsonwebtoken::jwk::Jwk::from_encoding_key(&outside.encoding_key, outside_alg)
-                    .unwrap(),
-            );
+            with_jwk.jwk =
+                Some(jsonwebtoken::jwk::Jwk::from_encoding_key(&outside_key, outside_alg).unwrap());
             let mut with_jku = Header::new(outside_alg);
             with_jku.kid = keys.kid().map(str::to_owned);
             with_jku.jku = Some("https://attacker.example/jwks.json".into());
@@ -544,7 +619,7 @@ mod tests {
                 ),
                 (
                     "HS256 keyed with the public PEM",
-                    sign(&hs256, &good, ES256_1_PUBLIC.as_bytes()),
+                    sign(&hs256, &good, public_pem.as_bytes()),
                     KeyMismatch::Rejected(Rejection::Malformed),
                 ),
                 (
@@ -594,6 +669,24 @@ mod tests {
             rules(SigningAlgorithm::Es256, true).verify(&es, &ed_token),
             Err(KeyMismatch::Rejected(Rejection::Malformed))
         );
+        let rs = pair(SigningAlgorithm::Rs256, RSA_2048_1);
+        let rs_token = rules(SigningAlgorithm::Rs256, true).issue(&rs, "a@b.c").unwrap();
+        assert_eq!(
+            rules(SigningAlgorithm::Es256, true).verify(&es, &rs_token),
+            Err(KeyMismatch::Rejected(Rejection::Malformed))
+        );
+        // Our own RSA key under another RSA algorithm (PSS, SHA-384/512) is not RS256.
+        let rsa_key = encoding_key(SigningAlgorithm::Rs256, RSA_2048_1);
+        for alg in [Algorithm::PS256, Algorithm::RS384, Algorithm::RS512] {
+            let mut header = Header::new(alg);
+            header.kid = rs.kid().map(str::to_owned);
+            let token = encode(&header, &good, &rsa_key).unwrap();
+            assert_eq!(
+                rules(SigningAlgorithm::Rs256, true).verify(&rs, &token),
+                Err(KeyMismatch::Rejected(Rejection::Malformed)),
+                "{alg:?}"
+            );
+        }
     }
 
     /// With `iss` and `aud` configured, HS256 tokens carry and require them too.

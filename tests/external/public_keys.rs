@@ -1,4 +1,4 @@
-//! ES256 and EdDSA tokens against independent JOSE implementations and a real SSM API:
+//! ES256, EdDSA and RS256 tokens against independent JOSE implementations and a real SSM API:
 //! PyJWT's `PyJWKClient` fetching our `jwks_uri`, jwcrypto starting from our discovery
 //! document, our verifier accepting PyJWT-minted tokens, a key rotation end to end through
 //! moto with short settings, and the refusal of a parameter that is not a `SecureString`.
@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 use support::client::{contents, issue_token, json, request, send};
 use support::moto::{Moto, free_port, put_secret};
-use support::public_keys::{AUDIENCE, EDDSA, ES256, ES256_NEXT_PEM, TestKey};
+use support::public_keys::{ALL, AUDIENCE, ES256, ES256_NEXT_PEM, TestKey};
 use support::server::{ServerProcess, run_to_exit};
 use support::until;
 
@@ -55,7 +55,7 @@ fn python(script: &str, args: &[&str]) -> serde_json::Value {
 }
 
 /// PyJWT's `PyJWKClient`, pointed at our `jwks_uri`, picks the key by `kid` and verifies our
-/// ES256 and EdDSA tokens with the issuer and audience required; it rejects a token from a
+/// ES256, EdDSA and RS256 tokens with the issuer and audience required; it rejects a token from a
 /// key outside our set.
 #[tokio::test]
 async fn pyjwt_jwks_client_verifies_our_tokens() {
@@ -68,7 +68,7 @@ claims = jwt.decode(token, key.key, algorithms=[alg], issuer=issuer, audience=au
                     options={"require": ["exp", "nbf", "iss", "aud"]})
 print(json.dumps({"kid": key.key_id, "claims": claims}))
 "#;
-    for key in [ES256, EDDSA] {
+    for key in ALL {
         let (server, issuer) = start(key);
         let token = issue(server.address).await;
         let jwks_uri = format!("{issuer}/.well-known/jwks.json");
@@ -116,7 +116,7 @@ print(json.dumps({
     "private": [k.has_private for k in keys["keys"]],
 }))
 "#;
-    for key in [ES256, EDDSA] {
+    for key in ALL {
         let (server, issuer) = start(key);
         let token = issue(server.address).await;
         let seen = python(script, &[&token, &issuer, AUDIENCE]);
@@ -140,7 +140,7 @@ headers = {"kid": kid} if kid else None
 print(json.dumps({"token": jwt.encode(claims, pem, algorithm=alg, headers=headers),
                   "exp": now + 300, "nbf": now}))
 "#;
-    for key in [ES256, EDDSA] {
+    for key in ALL {
         let (server, issuer) = start(key);
         for with_kid in [key.kid(), String::new()] {
             let alg = key.algorithm.name();

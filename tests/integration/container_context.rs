@@ -94,8 +94,9 @@ fn build_context_compiles_the_server() {
         .args(["check", "--locked", "--offline", "--quiet", "--bin", "server"])
         .current_dir(&context)
         .env("CARGO_TARGET_DIR", target_dir);
-    // Not the variables cargo sets for this test process: ring's build script reruns when
-    // CARGO_MANIFEST_DIR changes, which would make every run after a plain `cargo check` cold.
+    // Not the variables cargo sets for this test process: a build script that reruns when
+    // CARGO_MANIFEST_DIR changes (ring's did; aws-lc-sys's compiles a whole C library) would
+    // make every run after a plain `cargo check` cold.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("CARGO_PKG_")

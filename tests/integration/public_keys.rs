@@ -1,4 +1,4 @@
-//! ES256 and EdDSA on both adapters: the public-key conformance table (the `.well-known`
+//! ES256, EdDSA and RS256 on both adapters: the public-key conformance table (the `.well-known`
 //! documents, issued tokens that verify with the published key, and every attack answered with
 //! the same 401) through the real `server` binary and through each Lambda event source; and a
 //! table of bad public-key configurations, each refused at start-up with exit status 2 and a
@@ -9,14 +9,14 @@ use simple_jwt_api::{AppState, Config};
 use support::cases::run_cases;
 use support::client::{request, send};
 use support::fixtures::Source;
-use support::public_keys::{EDDSA, ES256, TestKey, cases};
+use support::public_keys::{ALL, EDDSA, ES256, RS256, TestKey, cases};
 use support::server::{ServerProcess, run_to_exit};
 
-/// The `server` binary passes the public-key table in ES256 and in EdDSA mode; its build-info
+/// The `server` binary passes the public-key table in ES256, EdDSA and RS256 mode; its build-info
 /// metric names the algorithm, and neither its log nor its metrics show key material.
 #[tokio::test]
 async fn server_passes_the_public_key_table() {
-    for key in [ES256, EDDSA] {
+    for key in ALL {
         let server = ServerProcess::start(&key.env());
         run_cases(cases(key), |request| send(server.address, request)).await;
         let metrics = send(server.admin(), request("GET", "/metrics", "")).await;
@@ -35,10 +35,10 @@ async fn server_passes_the_public_key_table() {
     }
 }
 
-/// The Lambda adapter passes the same table through every event source, in both modes.
+/// The Lambda adapter passes the same table through every event source, in every mode.
 #[tokio::test]
 async fn lambda_passes_the_public_key_table() {
-    for key in [ES256, EDDSA] {
+    for key in ALL {
         let state = state(key).await;
         for source in [Source::RestV1, Source::HttpV2, Source::Alb, Source::FunctionUrl] {
             run_cases(cases(key), |request| invoke_as(&state, source, request)).await;
@@ -68,8 +68,10 @@ fn bad_public_key_configurations_exit_2() {
     let sec1 = include_str!("../data/keys/es256-1.sec1.pem");
     let public = include_str!("../data/keys/es256-1.pub.pem");
     let p384 = include_str!("../data/keys/p384.pem");
+    let rsa = RS256.pem;
+    let rsa_1024 = include_str!("../data/keys/rsa-1024.pem");
     let cases: &[BadConfig] = &[
-        (&[("JWT_ALGORITHM", "RS256")], "JWT_ALGORITHM", "unknown algorithm"),
+        (&[("JWT_ALGORITHM", "PS256")], "JWT_ALGORITHM", "unknown algorithm"),
         (&[("JWT_ALGORITHM", "ES256")], "JWT_PRIVATE_KEY", "needs a private key"),
         (
             &[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", encrypted)],
@@ -86,6 +88,14 @@ fn bad_public_key_configurations_exit_2() {
         (&[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", p384)], "JWT_PRIVATE_KEY", "P-256"),
         (&[("JWT_ALGORITHM", "EdDSA"), ("JWT_PRIVATE_KEY", es)], "JWT_PRIVATE_KEY", "Ed25519"),
         (&[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", "garbage")], "JWT_PRIVATE_KEY", "PEM"),
+        (
+            &[("JWT_ALGORITHM", "RS256"), ("JWT_PRIVATE_KEY", rsa_1024)],
+            "JWT_PRIVATE_KEY",
+            "shorter than 2048 bits",
+        ),
+        (&[("JWT_ALGORITHM", "RS256"), ("JWT_PRIVATE_KEY", es)], "JWT_PRIVATE_KEY", "RSA"),
+        (&[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY", rsa)], "JWT_PRIVATE_KEY", "an RSA key"),
+        (&[("JWT_ALGORITHM", "RS256")], "JWT_PRIVATE_KEY", "needs a private key"),
         (
             &[
                 ("JWT_ALGORITHM", "ES256"),
@@ -120,7 +130,7 @@ fn bad_public_key_configurations_exit_2() {
             "shorter than JWKS_MAX_AGE_SECONDS",
         ),
     ];
-    let key_lines: Vec<&str> = [es, ed, encrypted, sec1, p384]
+    let key_lines: Vec<&str> = [es, ed, encrypted, sec1, p384, rsa, rsa_1024]
         .iter()
         .flat_map(|pem| pem.lines())
         .filter(|line| !line.starts_with("-----"))

@@ -1,7 +1,7 @@
-//! The public-key modes (ES256, EdDSA): the test keys, the environment that selects them, and
-//! the conformance table every adapter must pass in those modes — the `.well-known` documents,
-//! issued tokens that verify with the published key, and the attacks on public-key JWTs
-//! (key confusion, `none`, keys outside our set, header key hints, missing or wrong
+//! The public-key modes (ES256, EdDSA, RS256): the test keys, the environment that selects
+//! them, and the conformance table every adapter must pass in those modes — the `.well-known`
+//! documents, issued tokens that verify with the published key, and the attacks on public-key
+//! JWTs (key confusion, `none`, keys outside our set, header key hints, missing or wrong
 //! `iss`/`aud`), each answered with the same 401.
 
 use crate::cases::{Case, ExpectBody, now};
@@ -45,6 +45,17 @@ pub const EDDSA: TestKey = TestKey {
     outside_pem: include_str!("../../data/keys/ed25519-2.pem"),
     alg: Algorithm::EdDSA,
 };
+/// The RS256 test key (2048 bits).
+pub const RS256: TestKey = TestKey {
+    algorithm: SigningAlgorithm::Rs256,
+    pem: include_str!("../../data/keys/rsa-2048-1.pem"),
+    outside_pem: include_str!("../../data/keys/rsa-2048-outside.pem"),
+    alg: Algorithm::RS256,
+};
+/// Every public-key mode's test key.
+pub const ALL: [TestKey; 3] = [ES256, EDDSA, RS256];
+/// A second RS256 key (for rotations).
+pub const RS256_NEXT_PEM: &str = include_str!("../../data/keys/rsa-2048-2.pem");
 /// A second ES256 key (for rotations).
 pub const ES256_NEXT_PEM: &str = include_str!("../../data/keys/es256-2.pem");
 
@@ -110,6 +121,8 @@ fn encoding_key(algorithm: SigningAlgorithm, pem: &str) -> EncodingKey {
     let key = PrivateKey::from_pem(pem.to_owned()).unwrap();
     match algorithm {
         SigningAlgorithm::Es256 => EncodingKey::from_ec_der(key.der()),
+        // from_rsa_der wants PKCS#1; the PEM reader unwraps PKCS#8.
+        SigningAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
         _ => EncodingKey::from_ed_der(key.der()),
     }
 }
