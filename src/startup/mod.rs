@@ -44,16 +44,15 @@ impl Aws {
 }
 
 impl StartupError {
-    /// The exit status: 2 when the configuration is at fault (the material, or the source's
-    /// own setup: a restart cannot help, as for any configuration error), 1 when the source
-    /// could not be read (it may work on the next try, which Kubernetes' restart with backoff
-    /// provides).
+    /// The exit status. Keys: 2 when the configuration is at fault (the material, or the
+    /// source's own setup: a restart cannot help, as for any configuration error), 1 when the
+    /// source could not be read (it may work on the next try, which Kubernetes' restart with
+    /// backoff provides). Users: always 2, naming the variable of the store.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             StartupError::Keys(err) if err.is_configuration() => ExitCode::from(2),
             StartupError::Keys(_) => ExitCode::FAILURE,
-            StartupError::Users(err) if err.is_configuration() => ExitCode::from(2),
-            StartupError::Users(_) => ExitCode::FAILURE,
+            StartupError::Users(_) => ExitCode::from(2),
         }
     }
 }

@@ -15,7 +15,9 @@ use crate::throttle::{AddressLimiter, FailureLedger, MEMORY_LEDGER_CAPACITY, Mem
 use crate::users::{DocumentStore, UserStore, document::DocumentError};
 use std::sync::Arc;
 
-/// Why `users` mode could not start. Each names the variable at fault, never a hash.
+/// Why `users` mode could not start. Each names the variable at fault, never a hash. Every
+/// one stops start-up with exit 2 — even a cause that may pass (SSM unreachable) — so that
+/// users mode never starts without its users (docs/users.md).
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
     /// The file or parameter could not be read, or its document was refused.
@@ -27,17 +29,6 @@ pub enum UsersError {
     /// argon2 refused the write parameters.
     #[error("PASSWORD_MEMORY_KIB: {0}")]
     Parameters(#[from] ParametersRefused),
-}
-
-impl UsersError {
-    /// Whether a restart cannot help (exit 2). A store that cannot be read at all is also
-    /// reported as configuration, as the operators expect: the variable is named.
-    pub fn is_configuration(&self) -> bool {
-        match self {
-            UsersError::Document(err) => err.is_configuration(),
-            UsersError::Table(_) | UsersError::Parameters(_) => true,
-        }
-    }
 }
 
 /// The logins of `users` mode, or `None` in `open` mode (after its warning).
