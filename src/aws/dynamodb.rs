@@ -93,12 +93,16 @@ impl UsersTable {
             .update_item()
             .table_name(&self.name)
             .key("email", AttributeValue::S(key))
-            .update_expression("SET display_email = :email, #hash = :hash REMOVE disabled")
+            .update_expression("SET #display_email = :email, #hash = :hash REMOVE #disabled")
+            .expression_attribute_names("#display_email", "display_email")
             .expression_attribute_names("#hash", "hash")
+            .expression_attribute_names("#disabled", "disabled")
             .expression_attribute_values(":email", AttributeValue::S(email.trim().to_owned()))
             .expression_attribute_values(":hash", AttributeValue::S(hash.to_owned()));
         if !replace {
-            update = update.condition_expression("attribute_not_exists(email)");
+            update = update
+                .condition_expression("attribute_not_exists(#email)")
+                .expression_attribute_names("#email", "email");
         }
         match update.send().await {
             Ok(_) => Ok(()),
@@ -181,10 +185,19 @@ impl UsersTable {
             .update_item()
             .table_name(&self.name)
             .key("email", AttributeValue::S(format!("{FAILURES_PREFIX}{key}")))
+            // Every attribute through a name alias: none can collide with one of DynamoDB's
+            // reserved words, now or when the list grows.
             .update_expression(
-                "SET failures = :failures, window_start = :window_start, locked_until = :locked_until, \
-                 lockouts = :lockouts, expires_at = :expires_at, rev = :next",
+                "SET #failures = :failures, #window_start = :window_start, \
+                 #locked_until = :locked_until, #lockouts = :lockouts, \
+                 #expires_at = :expires_at, #rev = :next",
             )
+            .expression_attribute_names("#failures", "failures")
+            .expression_attribute_names("#window_start", "window_start")
+            .expression_attribute_names("#locked_until", "locked_until")
+            .expression_attribute_names("#lockouts", "lockouts")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_names("#rev", "rev")
             .expression_attribute_values(":failures", n(record.failures.into()))
             .expression_attribute_values(":window_start", n(record.window_start))
             .expression_attribute_values(":locked_until", n(record.locked_until))
@@ -192,9 +205,11 @@ impl UsersTable {
             .expression_attribute_values(":expires_at", n(self.limits.retention(record)))
             .expression_attribute_values(":next", n(rev.map_or(1, |rev| rev + 1)));
         update = match rev {
-            None => update.condition_expression("attribute_not_exists(email)"),
+            None => update
+                .condition_expression("attribute_not_exists(#email)")
+                .expression_attribute_names("#email", "email"),
             Some(rev) => update
-                .condition_expression("rev = :rev")
+                .condition_expression("#rev = :rev")
                 .expression_attribute_values(":rev", n(rev)),
         };
         match tokio::time::timeout(LOGIN_CALL_BOUND, update.send()).await {
