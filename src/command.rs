@@ -13,7 +13,7 @@
 
 use crate::aws::dynamodb::UsersTable;
 use crate::config::users::hash_settings_from_env;
-use crate::password::Verifier;
+use crate::password::{HashParameters, hash_password};
 use crate::throttle::AccountLimits;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -29,12 +29,15 @@ pub const USAGE: &str =
 pub async fn users(args: &[String]) -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["hash"] => match read_password().and_then(|password| hash(&password)) {
-            Ok(phc) => {
-                println!("{phc}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => fail(&err),
+        ["hash"] => match hash_settings_from_env() {
+            Err(err) => misconfigured(&err.to_string()),
+            Ok((write, _)) => match read_password().and_then(|password| hash(&password, write)) {
+                Ok(phc) => {
+                    println!("{phc}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(&err),
+            },
         },
         ["add", email] | ["add", email, "--replace"] => {
             let replace = args.len() == 3;
@@ -71,13 +74,13 @@ async fn add(email: &str, replace: bool) -> ExitCode {
     else {
         return misconfigured("USERS_TABLE: not set (the DynamoDB table to add the user to)");
     };
-    let phc = match read_password().and_then(|password| hash(&password)) {
+    let (write, floor) = match hash_settings_from_env() {
+        Ok(settings) => settings,
+        Err(err) => return misconfigured(&err.to_string()),
+    };
+    let phc = match read_password().and_then(|password| hash(&password, write)) {
         Ok(phc) => phc,
         Err(err) => return fail(&err),
-    };
-    let floor = match hash_settings_from_env() {
-        Ok((_, floor)) => floor,
-        Err(err) => return misconfigured(&err.to_string()),
     };
     let config = crate::aws::sdk_config().await;
     let table = UsersTable::new(&config, name.trim().to_owned(), floor, AccountLimits::default());
@@ -95,10 +98,9 @@ async fn add(email: &str, replace: bool) -> ExitCode {
     }
 }
 
-fn hash(password: &str) -> Result<String, String> {
-    let (write, _) = hash_settings_from_env().map_err(|err| err.to_string())?;
-    let verifier = Verifier::new(write, 1).map_err(|err| err.to_string())?;
-    verifier.hash(password.as_bytes()).map_err(|err| err.to_string())
+/// The PHC string of `password` at `write` (no verifier: the command needs no dummy hash).
+fn hash(password: &str, write: HashParameters) -> Result<String, String> {
+    hash_password(write, password.as_bytes()).map_err(|err| err.to_string())
 }
 
 /// The password: prompted twice without echo on a terminal, else the first line of stdin.

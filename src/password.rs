@@ -223,26 +223,17 @@ impl Verifier {
     /// A verifier that writes argon2id at `write` and keeps up to `keep` buffers for reuse.
     /// Makes the dummy hash (one argon2id hash of random bytes at `write`).
     pub fn new(write: HashParameters, keep: usize) -> Result<Self, ParametersRefused> {
-        let mut verifier = Verifier {
-            write,
-            dummy: StoredHash::Bcrypt { cost: 0, hash: String::new() },
-            buffers: Mutex::new(Vec::new()),
-            keep: keep.max(1),
-        };
         let mut random = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(random.as_mut());
-        let dummy = verifier.hash(random.as_ref())?;
-        verifier.dummy = StoredHash::parse(
-            &dummy,
-            &HashFloor {
-                min_memory_kib: 0,
-                min_work: 0,
-                max_memory_kib: u32::MAX,
-                min_bcrypt_cost: 0,
-            },
-        )
-        .map_err(|err| ParametersRefused(write, err.to_string()))?;
-        Ok(verifier)
+        let everything = HashFloor {
+            min_memory_kib: 0,
+            min_work: 0,
+            max_memory_kib: u32::MAX,
+            min_bcrypt_cost: 0,
+        };
+        let dummy = StoredHash::parse(&hash_password(write, random.as_ref())?, &everything)
+            .map_err(|err| ParametersRefused(write, err.to_string()))?;
+        Ok(Verifier { write, dummy, buffers: Mutex::new(Vec::new()), keep: keep.max(1) })
     }
 
     /// The parameters new hashes are written with.
@@ -253,13 +244,7 @@ impl Verifier {
     /// A PHC string of `password`: argon2id at the write parameters, a random 16-byte salt,
     /// a 32-byte output.
     pub fn hash(&self, password: &[u8]) -> Result<String, ParametersRefused> {
-        let refused =
-            |err: argon2::password_hash::Error| ParametersRefused(self.write, err.to_string());
-        let params =
-            argon2_params(&self.write, 32).map_err(|err| ParametersRefused(self.write, err))?;
-        let salt = SaltString::generate(&mut OsRng);
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        Ok(argon2.hash_password(password, &salt).map_err(refused)?.to_string())
+        hash_password(self.write, password)
     }
 
     /// Whether `password` matches `hash`. With no hash (an unknown or disabled user) it checks
@@ -313,6 +298,16 @@ impl Verifier {
             idle.push(buffer);
         }
     }
+}
+
+/// A PHC string of `password`: argon2id at `write`, a random 16-byte salt, a 32-byte output.
+pub fn hash_password(write: HashParameters, password: &[u8]) -> Result<String, ParametersRefused> {
+    let refused = |err: String| ParametersRefused(write, err);
+    let params = argon2_params(&write, 32).map_err(refused)?;
+    let salt = SaltString::generate(&mut OsRng);
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let phc = argon2.hash_password(password, &salt).map_err(|err| refused(err.to_string()))?;
+    Ok(phc.to_string())
 }
 
 fn argon2_params(parameters: &HashParameters, output_len: usize) -> Result<Params, String> {
